@@ -1,0 +1,169 @@
+"""`murmur stack up | down | status | env | logs`: the embedded local stack under one state dir."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shlex
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+from murmur.stack.process import StackError, free_port, port_in_use, tail
+from murmur.stack.services import SERVICES, Service
+
+ALL_SERVICES: tuple[str, ...] = tuple(SERVICES)
+
+
+@dataclass(frozen=True)
+class ServiceStatus:
+    name: str
+    port: int
+    pid: int | None
+    healthy: bool
+    urls: dict[str, str]
+
+
+def _who_has_port(port: int) -> str:
+    try:
+        for conn in psutil.net_connections(kind="tcp"):
+            if conn.laddr and conn.laddr.port == port and conn.status == psutil.CONN_LISTEN:
+                if conn.pid:
+                    return f"pid {conn.pid} ({psutil.Process(conn.pid).name()})"
+    except (psutil.Error, OSError):
+        pass
+    return "another process"
+
+
+class Stack:
+    """The local services under `state_dir`; `stack.json` there records their ports and URLs."""
+
+    def __init__(
+        self,
+        state_dir: Path,
+        services: Sequence[str] = ALL_SERVICES,
+        ports: dict[str, int] | None = None,
+    ) -> None:
+        unknown = set(services) - set(SERVICES)
+        if unknown:
+            raise StackError(f"unknown service(s) {sorted(unknown)}; known: {list(SERVICES)}")
+        self.state_dir = state_dir.resolve()
+        self.names = [n for n in ALL_SERVICES if n in services]
+        self.ports = dict(ports or {})
+
+    @property
+    def stack_file(self) -> Path:
+        return self.state_dir / "stack.json"
+
+    def _record(self) -> dict[str, dict[str, int]]:
+        try:
+            data = json.loads(self.stack_file.read_text())
+            return {str(k): dict(v) for k, v in data.get("services", {}).items()}
+        except (OSError, ValueError, AttributeError):
+            return {}
+
+    def _write_record(self, services: dict[str, dict[str, int]]) -> None:
+        urls: dict[str, str] = {}
+        for name, info in services.items():
+            urls.update(SERVICES[name](self.state_dir, info["port"]).urls())
+        tmp = self.stack_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"services": services, "urls": urls}, indent=2))
+        tmp.replace(self.stack_file)
+
+    def service(self, name: str) -> Service:
+        recorded = self._record().get(name, {}).get("port")
+        port = self.ports.get(name) or recorded or 0
+        return SERVICES[name](self.state_dir, int(port))
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        with (self.state_dir / ".stack.lock").open("w") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    def up(self, say: Callable[[str], None] = lambda _: None) -> list[ServiceStatus]:
+        """Start every service that is not running; running healthy ones are left alone."""
+        with self._locked():
+            record = self._record()
+            for name in self.names:
+                svc = self.service(name)
+                if svc.proc.pid() is not None and svc.port and _safe(svc.healthy):
+                    say(f"{name}: already running (pid {svc.proc.pid()}, port {svc.port})")
+                    continue
+                svc.proc.stop()  # a running-but-unhealthy leftover is replaced
+                if name in self.ports:
+                    if port_in_use(svc.port):
+                        raise StackError(
+                            f"{name}: configured port {svc.port} is taken by "
+                            f"{_who_has_port(svc.port)}; free it or choose another port "
+                            f"(MURMUR_STACK_{name.upper()}_PORT)."
+                        )
+                elif not svc.port or port_in_use(svc.port):
+                    svc.port = free_port()
+                say(f"{name}: starting on port {svc.port} ...")
+                pid = svc.start()
+                record[name] = {"port": svc.port, "pid": pid}
+                self._write_record(record)
+                say(f"{name}: healthy (pid {pid}) log {svc.proc.logfile}")
+            return self.status()
+
+    def down(self, say: Callable[[str], None] = lambda _: None) -> None:
+        """Stop every service, newest first, and forget their pids (Postgres data stays)."""
+        with self._locked():
+            for name in reversed(ALL_SERVICES):
+                svc = self.service(name)
+                if svc.proc.stop():
+                    say(f"{name}: stopped")
+            record = self._record()
+            if record:
+                self.stack_file.unlink(missing_ok=True)
+
+    def status(self) -> list[ServiceStatus]:
+        result = []
+        for name in self.names:
+            svc = self.service(name)
+            pid = svc.proc.pid()
+            healthy = pid is not None and bool(svc.port) and _safe(svc.healthy)
+            result.append(ServiceStatus(name, svc.port, pid, healthy, svc.urls() if pid else {}))
+        return result
+
+    def env_lines(self) -> list[str]:
+        """`export MURMUR_...=` lines for the running services, for `eval "$(murmur stack env)"`."""
+        lines = [f"export MURMUR_STATE_DIR={shlex.quote(str(self.state_dir))}"]
+        for st in self.status():
+            for field, url in st.urls.items():
+                lines.append(f"export MURMUR_{field.upper()}={shlex.quote(url)}")
+        return lines
+
+    def logs(self, name: str, lines: int = 50) -> str:
+        svc = self.service(name)
+        return tail(svc.proc.logfile, lines)
+
+
+def _safe(check: Callable[[], bool]) -> bool:
+    try:
+        return bool(check())
+    except Exception:
+        return False
+
+
+def configured_ports(environ: dict[str, str] | None = None) -> dict[str, int]:
+    """Ports fixed through `MURMUR_STACK_<SERVICE>_PORT`; the rest are picked free."""
+    env = os.environ if environ is None else environ
+    ports: dict[str, int] = {}
+    for name in ALL_SERVICES:
+        var = f"MURMUR_STACK_{name.upper()}_PORT"
+        value = env.get(var)
+        if value:
+            if not value.isdigit() or not 0 < int(value) < 65536:
+                raise StackError(f"{var}={value!r} is not a TCP port number (1-65535)")
+            ports[name] = int(value)
+    return ports

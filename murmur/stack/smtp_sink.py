@@ -1,0 +1,59 @@
+"""SMTP sink: accepts every message and stores it in a Maildir so a user can open what was sent.
+
+Run as `python -m murmur.stack.smtp_sink --maildir DIR --port N`; the local stack does this.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import mailbox
+import signal
+from email import message_from_bytes
+from pathlib import Path
+from typing import Any
+
+from aiosmtpd.controller import Controller
+
+log = logging.getLogger("murmur.smtp_sink")
+
+
+class MaildirHandler:
+    """aiosmtpd handler that delivers each message to a Maildir, with envelope headers added."""
+
+    def __init__(self, maildir: Path) -> None:
+        self.box = mailbox.Maildir(str(maildir), create=True)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        msg = message_from_bytes(envelope.original_content or envelope.content)
+        msg["X-Sink-Mail-From"] = str(envelope.mail_from)
+        msg["X-Sink-Rcpt-To"] = ", ".join(envelope.rcpt_tos)
+        key = self.box.add(mailbox.MaildirMessage(msg))
+        log.info("stored %s from=%s to=%s", key, envelope.mail_from, envelope.rcpt_tos)
+        return "250 Message accepted for delivery"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--maildir", type=Path, required=True)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    controller = Controller(
+        MaildirHandler(args.maildir), hostname=args.host, port=args.port, data_size_limit=50_000_000
+    )
+    controller.start()
+    log.info("smtp sink listening on %s:%s, maildir %s", args.host, args.port, args.maildir)
+    loop = asyncio.new_event_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    loop.run_until_complete(stop.wait())
+    controller.stop()
+    log.info("smtp sink stopped")
+
+
+if __name__ == "__main__":
+    main()
