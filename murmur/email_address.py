@@ -10,7 +10,7 @@ class InvalidEmail(ValueError):
 
 
 def normalize_email(raw: str) -> str:
-    """Validate `raw` and return its normalized form (trimmed, lower-cased), or raise InvalidEmail."""
+    """Validate `raw`; return its normalized form (trimmed, lower-cased) or raise InvalidEmail."""
     candidate = raw.strip()
     if not candidate:
         raise InvalidEmail("email is empty")

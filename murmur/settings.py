@@ -1,8 +1,8 @@
 """Typed settings from `MURMUR_*` environment variables and an optional `.env` file.
 
-Build them with `get_settings()` when an app starts; nothing here runs at import time. Every external
-service is a URL: unset means "use the local stack" (`murmur stack up`), whose URLs are read from the
-state dir's `stack.json`.
+Build them with `get_settings()` when an app starts; nothing here runs at import time. Every
+external service is a URL: unset means "use the local stack" (`murmur stack up`), whose URLs are
+read from the state dir's `stack.json`.
 """
 
 from __future__ import annotations

