@@ -40,6 +40,37 @@ def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
     return False
 
 
+# Popen objects of the services this process started: polling them reaps the dead ones, so a
+# long-lived parent (a test session) never keeps zombies that look alive.
+_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
+
+
+def _reap() -> None:
+    for pid, popen in list(_CHILDREN.items()):
+        if popen.poll() is not None:
+            del _CHILDREN[pid]
+
+
+def _wait_gone(procs: list[psutil.Process], timeout: float) -> list[psutil.Process]:
+    """Wait until each process has exited (a zombie counts as exited); return the survivors."""
+    deadline = time.monotonic() + timeout
+    alive = list(procs)
+    while alive:
+        _reap()
+        still = []
+        for proc in alive:
+            try:
+                if proc.status() != psutil.STATUS_ZOMBIE:
+                    still.append(proc)
+            except psutil.NoSuchProcess:
+                pass
+        alive = still
+        if not alive or time.monotonic() >= deadline:
+            break
+        time.sleep(0.05)
+    return alive
+
+
 def tail(path: Path, lines: int = 20) -> str:
     """The last `lines` lines of a log file ('' when it does not exist)."""
     try:
@@ -74,6 +105,7 @@ class ManagedProcess:
 
     def pid(self) -> int | None:
         """Our live pid, or None; a pidfile whose process is gone (or was recycled) is removed."""
+        _reap()
         try:
             record = json.loads(self.pidfile.read_text())
             pid, started = int(record["pid"]), float(record["create_time"])
@@ -118,6 +150,7 @@ class ManagedProcess:
                 )
             except OSError as exc:
                 raise StackError(f"{self.name}: cannot run {argv[0]}: {exc}") from exc
+        _CHILDREN[proc.pid] = proc
         create_time = psutil.Process(proc.pid).create_time()
         tmp = self.pidfile.with_suffix(".tmp")
         tmp.write_text(json.dumps({"pid": proc.pid, "create_time": create_time}))
@@ -154,19 +187,12 @@ class ManagedProcess:
             proc = psutil.Process(pid)
             children = proc.children(recursive=True)
             proc.send_signal(self.stop_signal)
-            _gone, alive = psutil.wait_procs([proc], timeout=self.grace_seconds)
-            if alive:
-                for p in [*alive, *children]:
-                    try:
-                        p.kill()
-                    except psutil.Error:
-                        pass
-            psutil.wait_procs(children, timeout=self.grace_seconds)
-            for child in children:
+            for p in _wait_gone([proc], self.grace_seconds) + _wait_gone(children, 2.0):
                 try:
-                    child.kill()
+                    p.kill()
                 except psutil.Error:
                     pass
+            _wait_gone([proc, *children], 5.0)
         except psutil.NoSuchProcess:
             pass
         self.pidfile.unlink(missing_ok=True)

@@ -114,6 +114,7 @@ class Postgres(Service):
             entry = ensure_user_exists(user)
             assert entry is not None
             ensure_prefix_permissions(self.data_dir.parent)
+            ensure_prefix_permissions(bin_path)  # the venv may sit in a private (0700) dir
             ensure_folder_permissions(bin_path, 0o555)
             ensure_folder_permissions(bin_path.parent / "lib", 0o444)
             for d in (self.data_dir.parent, self.socket_dir):
