@@ -12,6 +12,7 @@ import mailbox
 import smtplib
 import time
 import uuid
+from datetime import UTC, datetime
 from collections.abc import Callable
 from email.message import EmailMessage
 from pathlib import Path
@@ -93,7 +94,7 @@ def roundtrip_clickhouse(url: str, database: str, token: str) -> str:
     )
     client.insert(
         f"{database}.demo_roundtrip",
-        [[token, time.time()]],
+        [[token, datetime.now(UTC)]],
         column_names=["token", "at"],
     )
     found = client.query(
