@@ -17,6 +17,7 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/murmur stack up
+	$(BIN)/murmur db upgrade
 	$(BIN)/murmur demo
 
 lint: $(STAMP)

@@ -11,7 +11,11 @@ from collections.abc import Sequence
 # `func(args) -> int` as its handler.
 COMMAND_MODULES: tuple[str, ...] = (
     "murmur.cli_stack",
+    "murmur.cli_contacts",
     "murmur.demo",
+    "murmur.cli_db",
+    "murmur.cli_account",
+    "murmur.cli_api",
 )
 
 

@@ -1,8 +1,7 @@
-"""Dagster entry point (`workspace.yaml` loads this module)."""
+"""Dagster entry point (`workspace.yaml` loads this module); definitions live in `defs/`."""
+
+from pathlib import Path
 
 import dagster as dg
-from dagster.components import load_defs
 
-import pipelines.defs
-
-defs: dg.Definitions = load_defs(pipelines.defs)
+defs: dg.Definitions = dg.load_from_defs_folder(path_within_project=Path(__file__).resolve().parent)

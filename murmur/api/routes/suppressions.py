@@ -1,0 +1,104 @@
+"""`/suppressions`: addresses that must never be mailed (add, list, get, delete)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+from fastapi import APIRouter, HTTPException
+from pydantic import BaseModel, ConfigDict
+
+from murmur.api import crud
+from murmur.api.deps import Editor, Engine, Viewer
+from murmur.api.types import After, Email, IdPath, Limit, Offset, ShortText
+from murmur.db.tables import suppressions
+from murmur.domain.audit import audit
+from murmur.domain.suppression import suppress
+
+router = APIRouter(prefix="/suppressions", tags=["suppressions"])
+Reason = Literal["unsubscribe", "bounce", "complaint", "manual"]
+
+
+class SuppressionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    email: Email
+    reason: Reason = "manual"
+    source: ShortText | None = None
+
+
+class SuppressionOut(BaseModel):
+    suppression_id: int
+    account_id: uuid.UUID
+    email: str
+    reason: str
+    source: str | None
+    created_at: datetime
+
+
+class SuppressionPage(crud.Page):
+    items: list[SuppressionOut]  # type: ignore[assignment]
+
+
+@router.post("", status_code=201, response_model=SuppressionOut)
+def add_suppression(body: SuppressionIn, principal: Editor, engine: Engine) -> dict[str, Any]:
+    """Suppress an address (idempotent: re-posting updates reason and source).
+
+    `unsubscribe`, `bounce` and `complaint` also set a matching contact's status.
+    """
+    with engine.begin() as conn:
+        return suppress(
+            conn, principal.account_id, body.email, body.reason, body.source, principal.actor
+        )
+
+
+@router.get("", response_model=SuppressionPage)
+def list_suppressions(
+    principal: Viewer,
+    engine: Engine,
+    reason: Literal["unsubscribe", "bounce", "complaint", "manual", "erasure"] | None = None,
+    email: Email | None = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
+    after: After = None,
+) -> dict[str, Any]:
+    where = []
+    if reason is not None:
+        where.append(suppressions.c.reason == reason)
+    if email is not None:
+        where.append(suppressions.c.email == email)
+    with engine.connect() as conn:
+        return crud.page(
+            conn,
+            suppressions,
+            principal.account_id,
+            where=where,
+            limit=limit,
+            offset=offset,
+            after=after,
+        )
+
+
+@router.get("/{suppression_id}", response_model=SuppressionOut)
+def get_suppression(suppression_id: IdPath, principal: Viewer, engine: Engine) -> dict[str, Any]:
+    with engine.connect() as conn:
+        return crud.get_one(conn, suppressions, principal.account_id, suppression_id, "suppression")
+
+
+@router.delete("/{suppression_id}", status_code=204)
+def delete_suppression(suppression_id: IdPath, principal: Editor, engine: Engine) -> None:
+    """Lift a suppression (the contact's status is unchanged). Erasure ones need an admin key."""
+    with engine.begin() as conn:
+        row = crud.get_one(conn, suppressions, principal.account_id, suppression_id, "suppression")
+        if row["reason"] == "erasure" and principal.role != "admin":
+            raise HTTPException(403, "lifting an erasure suppression needs the admin role")
+        crud.delete_one(conn, suppressions, principal.account_id, suppression_id, "suppression")
+        audit(
+            conn,
+            principal.account_id,
+            principal.actor,
+            "suppression.delete",
+            "suppression",
+            suppression_id,
+            {"reason": row["reason"]},
+        )

@@ -1,0 +1,1 @@
+"""Postgres: engine factory, schema (tables.py) and Alembic migrations."""

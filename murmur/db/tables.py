@@ -1,0 +1,195 @@
+"""SQLAlchemy Core mirror of migration 0001, used to build queries (the migration is the truth).
+
+`tests/murmur/db` checks that every table and column here exists in the migrated database.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import INET, JSONB, UUID
+
+metadata = sa.MetaData()
+
+
+def _id(name: str) -> sa.Column[int]:
+    return sa.Column(name, sa.BigInteger, sa.Identity(always=True), primary_key=True)
+
+
+def _account() -> sa.Column[Any]:
+    return sa.Column("account_id", UUID(as_uuid=True), nullable=False)
+
+
+def _ts(name: str, nullable: bool = False) -> sa.Column[Any]:
+    default = None if nullable else sa.func.now()
+    return sa.Column(name, sa.DateTime(timezone=True), nullable=nullable, server_default=default)
+
+
+accounts = sa.Table(
+    "accounts",
+    metadata,
+    sa.Column(
+        "account_id",
+        UUID(as_uuid=True),
+        primary_key=True,
+        server_default=sa.text("gen_random_uuid()"),
+    ),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("plan", sa.Text, nullable=False, server_default="free"),
+    sa.Column("postal_address", sa.Text),
+    sa.Column("default_from_name", sa.Text),
+    sa.Column("default_from_email", sa.Text),
+    sa.Column("default_reply_to", sa.Text),
+    _ts("created_at"),
+)
+
+users = sa.Table(
+    "users",
+    metadata,
+    _id("user_id"),
+    _account(),
+    sa.Column("email", sa.Text, nullable=False),
+    sa.Column("password_hash", sa.Text, nullable=False),
+    sa.Column("role", sa.Text, nullable=False),
+    _ts("created_at"),
+)
+
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    _id("api_key_id"),
+    _account(),
+    sa.Column("role", sa.Text, nullable=False),
+    sa.Column("name", sa.Text),
+    sa.Column("prefix", sa.Text, nullable=False),
+    sa.Column("secret_hash", sa.Text, nullable=False),
+    _ts("created_at"),
+    _ts("last_used_at", nullable=True),
+    _ts("revoked_at", nullable=True),
+)
+
+contacts = sa.Table(
+    "contacts",
+    metadata,
+    _id("contact_id"),
+    _account(),
+    sa.Column("email", sa.Text, nullable=False),
+    sa.Column("first_name", sa.Text),
+    sa.Column("last_name", sa.Text),
+    sa.Column("custom_fields", JSONB, nullable=False, server_default="{}"),
+    sa.Column("status", sa.Text, nullable=False, server_default="subscribed"),
+    sa.Column("consent_source", sa.Text),
+    _ts("consent_at", nullable=True),
+    sa.Column("consent_ip", INET),
+    _ts("created_at"),
+    _ts("updated_at"),
+)
+
+suppressions = sa.Table(
+    "suppressions",
+    metadata,
+    _id("suppression_id"),
+    _account(),
+    sa.Column("email", sa.Text, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("source", sa.Text),
+    _ts("created_at"),
+)
+
+segments = sa.Table(
+    "segments",
+    metadata,
+    _id("segment_id"),
+    _account(),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("definition", JSONB),
+    sa.Column("dbt_model", sa.Text),
+    _ts("created_at"),
+    _ts("updated_at"),
+)
+
+templates = sa.Table(
+    "templates",
+    metadata,
+    _id("template_id"),
+    _account(),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("subject", sa.Text, nullable=False),
+    sa.Column("body_html", sa.Text, nullable=False),
+    sa.Column("body_text", sa.Text),
+    sa.Column("version", sa.Integer, nullable=False, server_default="1"),
+    _ts("created_at"),
+    _ts("updated_at"),
+)
+
+template_versions = sa.Table(
+    "template_versions",
+    metadata,
+    _id("template_version_id"),
+    _account(),
+    sa.Column("template_id", sa.BigInteger, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("subject", sa.Text, nullable=False),
+    sa.Column("body_html", sa.Text, nullable=False),
+    sa.Column("body_text", sa.Text),
+    _ts("created_at"),
+)
+
+campaigns = sa.Table(
+    "campaigns",
+    metadata,
+    _id("campaign_id"),
+    _account(),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("subject", sa.Text, nullable=False),
+    sa.Column("template_id", sa.BigInteger),
+    sa.Column("segment_id", sa.BigInteger),
+    sa.Column("from_name", sa.Text),
+    sa.Column("from_email", sa.Text),
+    sa.Column("reply_to", sa.Text),
+    _ts("scheduled_at", nullable=True),
+    sa.Column("status", sa.Text, nullable=False, server_default="draft"),
+    _ts("created_at"),
+    _ts("updated_at"),
+)
+
+emails = sa.Table(
+    "emails",
+    metadata,
+    sa.Column("email_record_id", sa.BigInteger, sa.Identity(always=True), primary_key=True),
+    _account(),
+    sa.Column("campaign_id", sa.BigInteger, primary_key=True),
+    sa.Column("contact_id", sa.BigInteger, nullable=False),
+    sa.Column("status", sa.Text, nullable=False, server_default="queued"),
+    sa.Column("esp", sa.Text),
+    sa.Column("esp_message_id", sa.Text),
+    _ts("queued_at"),
+    _ts("sent_at", nullable=True),
+    sa.Column("error", sa.Text),
+)
+
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    _id("audit_id"),
+    _account(),
+    sa.Column("actor", sa.Text, nullable=False),
+    sa.Column("action", sa.Text, nullable=False),
+    sa.Column("object_type", sa.Text),
+    sa.Column("object_id", sa.Text),
+    sa.Column("details", JSONB, nullable=False, server_default="{}"),
+    _ts("at"),
+)
+
+erasures = sa.Table(
+    "erasures",
+    metadata,
+    _id("erasure_id"),
+    _account(),
+    sa.Column("email_sha256", sa.Text, nullable=False),
+    _ts("erased_at"),
+    sa.Column("actor", sa.Text, nullable=False),
+)

@@ -1,0 +1,133 @@
+"""Accounts and API keys: `mm_<prefix>_<secret>`, stored as a unique prefix + sha256(secret)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from murmur.db.tables import accounts, api_keys
+from murmur.domain.audit import audit
+
+ROLES = ("viewer", "editor", "admin")
+ROLE_RANK = {role: rank for rank, role in enumerate(ROLES)}
+KEY_SCHEME = "mm"
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class KeyRecord:
+    """An active API key after successful verification."""
+
+    api_key_id: int
+    account_id: uuid.UUID
+    role: str
+
+
+def create_account(conn: sa.Connection, name: str, actor: str = "cli", **fields: Any) -> uuid.UUID:
+    """Insert an account; `fields` are optional account columns (postal_address, ...)."""
+    row = conn.execute(
+        accounts.insert().values(name=name, **fields).returning(accounts.c.account_id)
+    ).one()
+    account_id: uuid.UUID = row.account_id
+    audit(conn, account_id, actor, "account.create", "account", account_id)
+    return account_id
+
+
+def _hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def create_api_key(
+    conn: sa.Connection,
+    account_id: uuid.UUID,
+    role: str,
+    name: str | None = None,
+    actor: str = "cli",
+) -> tuple[dict[str, Any], str]:
+    """Create a key; returns (its row without the hash, the full key shown only once)."""
+    if role not in ROLE_RANK:
+        raise ValueError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
+    prefix = secrets.token_hex(6)
+    secret = secrets.token_urlsafe(32)
+    row = (
+        conn.execute(
+            api_keys.insert()
+            .values(
+                account_id=account_id,
+                role=role,
+                name=name,
+                prefix=prefix,
+                secret_hash=_hash(secret),
+            )
+            .returning(*public_key_columns())
+        )
+        .mappings()
+        .one()
+    )
+    audit(conn, account_id, actor, "api_key.create", "api_key", row["api_key_id"], {"role": role})
+    return dict(row), f"{KEY_SCHEME}_{prefix}_{secret}"
+
+
+def public_key_columns() -> list[sa.Column[Any]]:
+    return [c for c in api_keys.c if c.name != "secret_hash"]
+
+
+def verify_api_key(conn: sa.Connection, key: str) -> KeyRecord | None:
+    """The key's record if it is well-formed, known, unrevoked and its secret matches."""
+    scheme, _, rest = key.partition("_")
+    prefix, _, secret = rest.partition("_")
+    if scheme != KEY_SCHEME or not prefix or not secret or len(key) > 200:
+        return None
+    row = conn.execute(
+        sa.select(
+            api_keys.c.api_key_id,
+            api_keys.c.account_id,
+            api_keys.c.role,
+            api_keys.c.secret_hash,
+            api_keys.c.last_used_at,
+        ).where(api_keys.c.prefix == prefix, api_keys.c.revoked_at.is_(None))
+    ).one_or_none()
+    if row is None or not hmac.compare_digest(row.secret_hash, _hash(secret)):
+        return None
+    now = datetime.now(UTC)
+    if row.last_used_at is None or now - row.last_used_at >= LAST_USED_RESOLUTION:
+        conn.execute(
+            api_keys.update()
+            .where(api_keys.c.api_key_id == row.api_key_id)
+            .values(last_used_at=sa.func.now())
+        )
+    return KeyRecord(row.api_key_id, row.account_id, row.role)
+
+
+def revoke_api_key(
+    conn: sa.Connection,
+    *,
+    prefix: str | None = None,
+    api_key_id: int | None = None,
+    account_id: uuid.UUID | None = None,
+    actor: str = "cli",
+) -> dict[str, Any] | None:
+    """Revoke by prefix or id (optionally scoped to an account); idempotent; None if unknown."""
+    where = [api_keys.c.prefix == prefix] if prefix else [api_keys.c.api_key_id == api_key_id]
+    if account_id is not None:
+        where.append(api_keys.c.account_id == account_id)
+    row = (
+        conn.execute(
+            api_keys.update()
+            .where(*where)
+            .values(revoked_at=sa.func.coalesce(api_keys.c.revoked_at, sa.func.now()))
+            .returning(*public_key_columns())
+        )
+        .mappings()
+        .one_or_none()
+    )
+    if row is not None:
+        audit(conn, row["account_id"], actor, "api_key.revoke", "api_key", row["api_key_id"])
+    return dict(row) if row is not None else None
