@@ -12,6 +12,31 @@ from murmur.db.tables import audit_log, contacts, emails, erasures, suppressions
 from murmur.domain.audit import audit
 from murmur.domain.suppression import ERASED_PREFIX, email_sha256
 
+# Import error reports quote raw cells: drop every reported row that held the address.
+_DELETE_IMPORT_ERRORS = sa.text(
+    """
+    delete from import_errors e
+    using (
+        select distinct x.import_id, x.row_number
+        from import_errors x
+        join import_jobs j on j.import_id = x.import_id
+        where j.account_id = :account_id and lower(btrim(x.value)) = :email
+    ) hit
+    where e.import_id = hit.import_id and e.row_number = hit.row_number
+    """
+)
+
+
+_IMPORT_ERRORS = sa.text(
+    """
+    select x.import_id, x.row_number, x.column_name, x.reason, x.value
+    from import_errors x
+    join import_jobs j on j.import_id = x.import_id
+    where j.account_id = :account_id and lower(btrim(x.value)) = :email
+    order by j.created_at, x.row_number
+    """
+)
+
 
 def _rows(conn: sa.Connection, query: sa.Select[Any]) -> list[dict[str, Any]]:
     return [dict(r) for r in conn.execute(query).mappings()]
@@ -32,7 +57,7 @@ def _contact_audit(account_id: uuid.UUID, contact_id: int) -> sa.Select[Any]:
 def export_contact(
     conn: sa.Connection, account_id: uuid.UUID, contact_id: int
 ) -> dict[str, Any] | None:
-    """Everything held about the contact: row, suppressions, send ledger, audit entries."""
+    """Everything held about the contact: row, suppressions, ledger, audit, import errors."""
     contact = (
         conn.execute(
             sa.select(contacts).where(
@@ -60,6 +85,12 @@ def export_contact(
             .order_by(emails.c.queued_at),
         ),
         "audit": _rows(conn, _contact_audit(account_id, contact_id)),
+        "import_errors": [
+            dict(r)
+            for r in conn.execute(
+                _IMPORT_ERRORS, {"account_id": account_id, "email": contact["email"]}
+            ).mappings()
+        ],
     }
 
 
@@ -68,10 +99,10 @@ def erase_contact(
 ) -> dict[str, Any] | None:
     """Erase the contact's personal data; idempotent. None if the contact never existed.
 
-    Deletes the contact row and its suppressions, clears ledger error texts (they may quote the
-    address; ledger rows keep only ids), records an `erasures` tombstone and an `erasure`
-    suppression keyed `sha256:<hex>`, and audits `contact.erase`. A repeated call returns the
-    first call's result from the audit log.
+    Deletes the contact row, its suppressions and the import error-report rows quoting the
+    address, clears ledger error texts (they may quote the address; ledger rows keep only ids),
+    records an `erasures` tombstone and an `erasure` suppression keyed `sha256:<hex>`, and audits
+    `contact.erase`. A repeated call returns the first call's result from the audit log.
     """
     contact = conn.execute(
         sa.select(contacts.c.email)
@@ -111,6 +142,7 @@ def erase_contact(
         )
         .values(error="[erased]")
     )
+    conn.execute(_DELETE_IMPORT_ERRORS, {"account_id": account_id, "email": contact.email})
     conn.execute(contacts.delete().where(contacts.c.contact_id == contact_id))
     result = {"contact_id": contact_id, "email_sha256": digest, "erased_at": erased_at.isoformat()}
     audit(conn, account_id, actor, "contact.erase", "contact", contact_id, result)

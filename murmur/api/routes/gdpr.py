@@ -21,6 +21,7 @@ class ContactExport(BaseModel):
     suppressions: list[dict[str, Any]]
     emails: list[dict[str, Any]]
     audit: list[dict[str, Any]]
+    import_errors: list[dict[str, Any]]
 
 
 class Erasure(BaseModel):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
+import psycopg
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
@@ -89,3 +90,27 @@ def test_erasure_removes_personal_data_keeps_a_tombstone_and_is_idempotent(
             "suppressed (erasure)",
         )
     assert api_client.post("/api/v1/contacts/123456789/erase", headers=h).status_code == 404
+
+
+def test_erasure_also_removes_import_error_rows_that_quote_the_address(
+    api_client: TestClient, make_account: MakeAccount, migrated_db_url: str
+) -> None:
+    _, key = make_account(role="admin")
+    data = b"email,first_name\n Dup@Example.com ,A\nother@example.com,O\ndup@example.com,B\n"
+    job = api_client.post(
+        "/api/v1/contacts/import",
+        files={"file": ("c.csv", data, "text/csv")},
+        headers=auth(key),
+    ).json()
+    sql = "select count(*) from import_errors where import_id = %s and value ilike '%%dup@%%'"
+    with psycopg.connect(migrated_db_url) as conn:
+        before = conn.execute(sql, (job["import_id"],)).fetchone()
+    assert before == (1,)  # row 2, replaced by row 4
+    contact = api_client.get("/api/v1/contacts?email=dup@example.com", headers=auth(key))
+    contact_id = contact.json()["items"][0]["contact_id"]
+    export = api_client.get(f"/api/v1/contacts/{contact_id}/export", headers=auth(key)).json()
+    assert [e["row_number"] for e in export["import_errors"]] == [2]
+    assert api_client.post(f"/api/v1/contacts/{contact_id}/erase", headers=auth(key)).is_success
+    with psycopg.connect(migrated_db_url) as conn:
+        after = conn.execute(sql, (job["import_id"],)).fetchone()
+    assert after == (0,)
