@@ -1,8 +1,9 @@
 """`murmur demo`: the main job on the configured services, with a printed report.
 
-Until the pipelines carry a whole campaign, the job is a round trip through every service: write and
-read Postgres, produce and consume on the broker, insert and query ClickHouse, send a mail through
-SMTP and read it back from the local sink's Maildir.
+Until the pipelines carry a whole campaign, the job is a round trip through every service (write
+and read Postgres, produce and consume on the broker, insert and query ClickHouse, send a mail
+through SMTP and read it back from the local sink's Maildir), then a marketer's walkthrough of the
+REST API: import contacts from CSV, create a template, a segment and a campaign, schedule it.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from murmur.demo_domain import walkthrough
 from murmur.settings import Settings, get_settings
 
 DEMO_TOPIC = "murmur-demo"
@@ -49,7 +51,9 @@ def roundtrip_kafka(bootstrap: str, token: str) -> str:
     from murmur.kafka import ensure_topics
 
     ensure_topics(bootstrap, [DEMO_TOPIC], partitions=1)
-    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True})
+    producer = Producer(
+        {"bootstrap.servers": bootstrap, "enable.idempotence": True, "log_level": 4}
+    )
     producer.produce(DEMO_TOPIC, key=token.encode(), value=f'{{"token": "{token}"}}'.encode())
     if producer.flush(15) != 0:
         raise RuntimeError(f"message to {DEMO_TOPIC} not acknowledged by {bootstrap} in 15s")
@@ -59,6 +63,7 @@ def roundtrip_kafka(bootstrap: str, token: str) -> str:
             "group.id": f"murmur-demo-{token}",
             "auto.offset.reset": "earliest",
             "enable.auto.commit": False,
+            "log_level": 4,
         }
     )
     # assign() reads the partition directly: no group rebalance to wait for.
@@ -159,7 +164,22 @@ def run(settings: Settings, say: Callable[[str], None] = print) -> bool:
             detail, status, ok = f"{type(exc).__name__}: {exc}", "FAILED", False
         say(f"  {name:<11} {status:<7} {time.perf_counter() - started:6.2f}s  {detail}")
     say("round trip complete: every service answered" if ok else "round trip FAILED")
-    return ok
+    if not ok:
+        return False
+    say("Marketer walkthrough through the REST API (/api/v1)")
+    started = time.perf_counter()
+    try:
+        walkthrough(settings, say)
+    except Exception as exc:
+        say(f"  walkthrough FAILED: {type(exc).__name__}: {exc}")
+        return False
+    say(f"walkthrough complete in {time.perf_counter() - started:.1f}s")
+    say(
+        "Next: `.venv/bin/murmur api serve` then http://127.0.0.1:8000/api/v1/docs "
+        "(`murmur account create NAME` prints an admin key); sent mail is in "
+        f"{settings.state_dir}/maildir/new; `murmur stack down` stops the services."
+    )
+    return True
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -12,7 +12,7 @@ def ensure_topics(
     bootstrap_servers: str, topics: Iterable[str], partitions: int = 3, timeout: float = 15.0
 ) -> None:
     """Create the topics that do not exist yet (idempotent)."""
-    admin = AdminClient({"bootstrap.servers": bootstrap_servers})
+    admin = AdminClient({"bootstrap.servers": bootstrap_servers, "log_level": 4})
     existing = set(admin.list_topics(timeout=timeout).topics)
     wanted = [
         NewTopic(t, num_partitions=partitions, replication_factor=1)

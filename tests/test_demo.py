@@ -19,6 +19,9 @@ def test_demo_round_trip_passes_through_every_local_service(
     for service in ("postgres", "kafka", "clickhouse", "smtp"):
         assert any(line.split()[:2] == [service, "ok"] for line in lines), report
     assert "read it back from" in report
+    assert "import      succeeded 5000 rows" in report
+    assert "10 duplicates, 10 rejected" in report  # the planted mistakes
+    assert "campaign    scheduled" in report
 
 
 @pytest.mark.e2e

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import importlib.util
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -18,6 +17,7 @@ ROUTER_MODULES: tuple[str, ...] = (
     "murmur.api.routes.account",
     "murmur.api.routes.users",
     "murmur.api.routes.api_keys",
+    "murmur.api.routes.contact_imports",  # before contacts: /contacts/imports is not an id
     "murmur.api.routes.contacts",
     "murmur.api.routes.gdpr",
     "murmur.api.routes.suppressions",
@@ -25,12 +25,6 @@ ROUTER_MODULES: tuple[str, ...] = (
     "murmur.api.routes.templates",
     "murmur.api.routes.campaigns",
 )
-OPTIONAL_ROUTER_MODULES: tuple[str, ...] = ("murmur.api.routes.contact_imports",)
-
-
-def _router_modules() -> list[str]:
-    optional = [m for m in OPTIONAL_ROUTER_MODULES if importlib.util.find_spec(m) is not None]
-    return [*ROUTER_MODULES, *optional]
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -56,6 +50,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     install_error_handlers(app)
-    for name in _router_modules():
+    for name in ROUTER_MODULES:
         app.include_router(importlib.import_module(name).router, prefix=PREFIX)
     return app
