@@ -30,9 +30,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _postgres_unreachable(exc: Exception) -> str:
+    """Name the variable and the (password-free) URL that was tried."""
+    from murmur.settings import get_settings, redact_url
+
+    settings = get_settings()
+    url = settings.resolved().postgres_url or "?"
+    source = "MURMUR_POSTGRES_URL" if settings.postgres_url else "the local stack"
+    reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+    return f"cannot connect to Postgres at {redact_url(url)} (from {source}): {reason}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    import psycopg
+    from sqlalchemy.exc import OperationalError
+
     from murmur.settings import SettingsError
     from murmur.stack.process import StackError
 
@@ -40,6 +54,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except (SettingsError, StackError) as exc:
         print(f"murmur: error: {exc}", file=sys.stderr)
+        return 2
+    except (OperationalError, psycopg.OperationalError) as exc:
+        print(f"murmur: error: {_postgres_unreachable(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("murmur: interrupted", file=sys.stderr)

@@ -108,6 +108,15 @@ class Settings(BaseSettings):
         return str(value)
 
 
+def redact_url(url: str) -> str:
+    """The URL with its password replaced by `***`, for messages and logs."""
+    parts = urlsplit(url)
+    if not parts.password:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return parts._replace(netloc=netloc).geturl()
+
+
 def _stack_urls(path: Path) -> dict[str, str]:
     try:
         data = json.loads(path.read_text())
