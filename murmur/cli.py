@@ -36,7 +36,11 @@ def _postgres_unreachable(exc: Exception) -> str:
 
     settings = get_settings()
     url = settings.resolved().postgres_url or "?"
-    source = "MURMUR_POSTGRES_URL" if settings.postgres_url else "the local stack"
+    source = (
+        "MURMUR_POSTGRES_URL"
+        if settings.postgres_url
+        else f"the local stack in {settings.state_dir}; is it running? `murmur stack status`"
+    )
     reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
     return f"cannot connect to Postgres at {redact_url(url)} (from {source}): {reason}"
 
@@ -45,6 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     import psycopg
+    from alembic.util import CommandError
     from sqlalchemy.exc import OperationalError
 
     from murmur.settings import SettingsError
@@ -57,6 +62,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except (OperationalError, psycopg.OperationalError) as exc:
         print(f"murmur: error: {_postgres_unreachable(exc)}", file=sys.stderr)
+        return 2
+    except CommandError as exc:  # alembic: unknown revision and the like
+        print(f"murmur: error: migrations: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("murmur: interrupted", file=sys.stderr)

@@ -10,6 +10,7 @@ import uuid
 from pathlib import Path
 from typing import Any, TextIO
 
+from murmur.db.engine import libpq_url
 from murmur.settings import get_settings
 
 
@@ -59,7 +60,7 @@ def _import(args: argparse.Namespace) -> int:
     from murmur.contacts_import.errors import ImportRefused
     from murmur.contacts_import.reader import DEFAULT_MAX_BYTES, preflight
 
-    url = get_settings().require("postgres_url")
+    url = libpq_url(get_settings().require("postgres_url"))
     max_bytes = int(args.max_mb * 1024 * 1024) if args.max_mb else DEFAULT_MAX_BYTES
     if not args.file.is_file():
         print(f"murmur: error: {args.file}: no such file", file=sys.stderr)
@@ -113,7 +114,7 @@ def _errors(args: argparse.Namespace) -> int:
 
     from murmur.contacts_import import store
 
-    url = get_settings().require("postgres_url")
+    url = libpq_url(get_settings().require("postgres_url"))
     with psycopg.connect(url, autocommit=True) as conn:
         if store.get_job(conn, args.account, args.import_id) is None:
             print(f"murmur: error: no import {args.import_id} in this account", file=sys.stderr)

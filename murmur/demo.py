@@ -28,13 +28,20 @@ DEMO_TOPIC = "murmur-demo"
 
 def register(sub: Any) -> None:
     demo = sub.add_parser("demo", help="run the main job on the configured services")
+    demo.add_argument(
+        "--walkthrough",
+        action="store_true",
+        help="run the API walkthrough even when MURMUR_POSTGRES_URL is set (creates demo data)",
+    )
     demo.set_defaults(func=_run)
 
 
 def roundtrip_postgres(url: str, token: str) -> str:
     import psycopg
 
-    with psycopg.connect(url, connect_timeout=5) as conn:
+    from murmur.db.engine import libpq_url
+
+    with psycopg.connect(libpq_url(url), connect_timeout=5) as conn:
         conn.execute(
             "create table if not exists demo_roundtrip (token text primary key, at timestamptz)"
         )
@@ -130,8 +137,14 @@ def roundtrip_smtp(url: str, maildir: Path | None, token: str) -> str:
     raise RuntimeError(f"mail sent through {url} not found in {maildir}")
 
 
-def run(settings: Settings, say: Callable[[str], None] = print) -> bool:
-    """Run the round trip; print one line a service; True when all passed."""
+def run(
+    settings: Settings, say: Callable[[str], None] = print, walkthrough_anywhere: bool = False
+) -> bool:
+    """Run the round trip, then the walkthrough; print one line a step; True when all passed.
+
+    The walkthrough creates a demo account, contacts and a scheduled campaign, so it runs only on
+    the local stack's Postgres unless `walkthrough_anywhere` is set.
+    """
     resolved = settings.resolved()
     token = uuid.uuid4().hex[:12]
     local_sink = resolved.smtp_url is not None and settings.smtp_url is None
@@ -166,6 +179,12 @@ def run(settings: Settings, say: Callable[[str], None] = print) -> bool:
     say("round trip complete: every service answered" if ok else "round trip FAILED")
     if not ok:
         return False
+    if settings.postgres_url and not walkthrough_anywhere:
+        say(
+            "Marketer walkthrough skipped: MURMUR_POSTGRES_URL points at a real database and the "
+            "walkthrough would create a demo account there (`murmur demo --walkthrough` forces it)."
+        )
+        return True
     say("Marketer walkthrough through the REST API (/api/v1)")
     started = time.perf_counter()
     try:
@@ -183,4 +202,4 @@ def run(settings: Settings, say: Callable[[str], None] = print) -> bool:
 
 
 def _run(args: argparse.Namespace) -> int:
-    return 0 if run(get_settings()) else 1
+    return 0 if run(get_settings(), walkthrough_anywhere=args.walkthrough) else 1

@@ -32,3 +32,13 @@ def test_a_command_without_url_or_stack_says_how_to_fix_it(
 def test_redact_url_hides_only_the_password() -> None:
     assert redact_url("https://u:p@ch:8443/x") == "https://u:***@ch:8443/x"
     assert redact_url("smtp://127.0.0.1:25") == "smtp://127.0.0.1:25"
+
+
+@pytest.mark.integration
+def test_an_unknown_migration_revision_is_one_error_line(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("MURMUR_POSTGRES_URL", postgres_url)
+    assert main(["db", "upgrade", "--revision", "bogus"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("murmur: error: migrations:") and "bogus" in err

@@ -34,3 +34,14 @@ def test_demo_reports_a_failing_service_without_stopping_the_others(
     clickhouse = next(line for line in lines if line.split()[:1] == ["clickhouse"])
     assert "FAILED" in clickhouse
     assert any(line.split()[:2] == ["smtp", "ok"] for line in lines)
+
+
+@pytest.mark.e2e
+def test_demo_skips_the_walkthrough_on_a_configured_database(
+    stack_dir: Path, postgres_url: str, clickhouse_url: str, kafka_bootstrap: str, smtp_url: str
+) -> None:
+    lines: list[str] = []
+    settings = get_settings(state_dir=stack_dir, postgres_url=postgres_url)
+    assert run(settings, say=lines.append)
+    assert any("walkthrough skipped: MURMUR_POSTGRES_URL" in line for line in lines)
+    assert not any("campaign    scheduled" in line for line in lines)

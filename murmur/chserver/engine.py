@@ -160,7 +160,8 @@ class EngineConnection:
                     "'custom_' registered for user-defined settings",
                     "UNKNOWN_SETTING",
                 )
-            self.applied.pop(name, None)
+            # If SET fails the connection keeps its previous value, which `applied` still
+            # records, so the next request restores it.
             self._run(f"SET {name} = {sql_string(value)}")
             self.applied[name] = value
         wanted = database or self.base_db

@@ -70,7 +70,12 @@ class BodyReader:
         self._rfile = rfile
         self._limit = limit
         self._chunked = "chunked" in (headers.get("transfer-encoding") or "").lower()
-        self._remaining = 0 if self._chunked else int(headers.get("content-length") or 0)
+        length = (headers.get("content-length") or "0").strip()
+        if not self._chunked and not length.isdigit():
+            raise ChError(
+                27, f"Cannot parse Content-Length header {length[:40]!r}", "CANNOT_PARSE_INPUT"
+            )
+        self._remaining = 0 if self._chunked else int(length)
         if self._remaining > limit:
             raise ChError(307, f"Request body of {self._remaining} bytes exceeds {limit} bytes")
         self.done = not self._chunked and self._remaining == 0

@@ -17,6 +17,14 @@ def sqlalchemy_url(url: str) -> str:
     return urlunsplit(parts._replace(scheme=_DRIVER))
 
 
+def libpq_url(url: str) -> str:
+    """The same URL as plain `postgresql://`, which psycopg/libpq accept (no driver suffix)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("postgresql", "postgres", "postgresql+psycopg", "postgresql+psycopg2"):
+        raise ValueError(f"not a PostgreSQL URL: {parts.scheme}://...")
+    return urlunsplit(parts._replace(scheme="postgresql"))
+
+
 def make_engine(url: str, **kwargs: object) -> sa.Engine:
     """An engine for `url` (any Postgres scheme) using psycopg 3, with pre-ping."""
     options: dict[str, object] = {"pool_pre_ping": True}

@@ -6,6 +6,7 @@ import fcntl
 import json
 import os
 import shlex
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -95,25 +96,52 @@ class Stack:
             record = self._record()
             for name in self.names:
                 svc = self.service(name)
-                if svc.proc.pid() is not None and svc.port and _safe(svc.healthy):
-                    say(f"{name}: already running (pid {svc.proc.pid()}, port {svc.port})")
+                pid = svc.proc.pid()
+                if pid is not None and svc.port:
+                    self._check_running(svc, pid, say)
                     continue
-                svc.proc.stop()  # a running-but-unhealthy leftover is replaced
-                if name in self.ports:
-                    if port_in_use(svc.port):
-                        raise StackError(
-                            f"{name}: configured port {svc.port} is taken by "
-                            f"{_who_has_port(svc.port)}; free it or choose another port "
-                            f"(MURMUR_STACK_{name.upper()}_PORT)."
-                        )
-                elif not svc.port or port_in_use(svc.port):
-                    svc.port = free_port()
-                say(f"{name}: starting on port {svc.port} ...")
-                pid = svc.start()
+                pid = self._start(svc, say)
                 record[name] = {"port": svc.port, "pid": pid}
                 self._write_record(record)
                 say(f"{name}: healthy (pid {pid}) log {svc.proc.logfile}")
             return self.status()
+
+    def _check_running(self, svc: Service, pid: int, say: Callable[[str], None]) -> None:
+        """A running service is left alone; one that stays unhealthy is reported, never killed."""
+        deadline = time.monotonic() + svc.start_timeout
+        while not _safe(svc.healthy):
+            if svc.proc.pid() is None:
+                raise StackError(f"{svc.name} (pid {pid}) exited while checking its health")
+            if time.monotonic() > deadline:
+                raise StackError(
+                    f"{svc.name} (pid {pid}) is running but not healthy after "
+                    f"{svc.start_timeout:.0f}s; see `murmur stack logs {svc.name}`. It was left "
+                    "running: `murmur stack down` then `murmur stack up` restarts it."
+                )
+            time.sleep(0.5)
+        say(f"{svc.name}: already running (pid {pid}, port {svc.port})")
+
+    def _start(self, svc: Service, say: Callable[[str], None]) -> int:
+        """Start on the configured port, or a free one (retried once if someone takes it)."""
+        name = svc.name
+        if name in self.ports:
+            if port_in_use(svc.port):
+                raise StackError(
+                    f"{name}: configured port {svc.port} is taken by "
+                    f"{_who_has_port(svc.port)}; free it or choose another port "
+                    f"(MURMUR_STACK_{name.upper()}_PORT)."
+                )
+        elif not svc.port or port_in_use(svc.port):
+            svc.port = free_port()
+        say(f"{name}: starting on port {svc.port} ...")
+        try:
+            return svc.start()
+        except StackError:
+            if name in self.ports or not port_in_use(svc.port):
+                raise
+            svc.port = free_port()  # lost a race for the free port: one more try
+            say(f"{name}: port taken meanwhile, retrying on port {svc.port} ...")
+            return svc.start()
 
     def down(self, say: Callable[[str], None] = lambda _: None) -> None:
         """Stop every service, newest first, and forget their pids (Postgres data stays)."""

@@ -14,7 +14,7 @@ import warnings
 from abc import ABC, abstractmethod
 from pathlib import Path
 
-from murmur.stack.process import ManagedProcess, StackError
+from murmur.stack.process import ManagedProcess, StackError, tail
 
 HOST = "127.0.0.1"
 TOPICS: tuple[str, ...] = ("email-events", "email-events-dlq")
@@ -74,7 +74,14 @@ class Service(ABC):
         self.prepare()
         pid = self.proc.start(self.argv(), env=dict(os.environ), user=self.run_as())
         self.proc.wait_healthy(self.healthy, self.start_timeout)
-        self.after_start()
+        try:
+            self.after_start()
+        except Exception as exc:
+            self.proc.stop()
+            raise StackError(
+                f"{self.name} started but its setup failed ({type(exc).__name__}: {exc}); "
+                f"stopped it. Last lines of {self.proc.logfile}:\n{tail(self.proc.logfile)}"
+            ) from exc
         return pid
 
 

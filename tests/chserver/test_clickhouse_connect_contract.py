@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import http.client
 import uuid
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
 import pandas as pd
 import pyarrow as pa
@@ -222,3 +224,30 @@ def test_session_check_requires_an_existing_session(make_client: Callable[..., C
             "SELECT 1", settings={"session_id": f"missing-{uuid.uuid4()}", "session_check": 1}
         )
     assert err.value.code == 372
+
+
+# Regression: a failed SET used to drop the tracking of the previous request's setting, so it
+# leaked into the next request on the same session.
+def test_a_failed_request_setting_does_not_leak_the_previous_one(
+    make_client: Callable[..., Client],
+) -> None:
+    get = "SELECT getSetting('max_threads')"
+    default = make_client(session_id=f"s-{uuid.uuid4()}").command(get)
+    session = make_client(session_id=f"s-{uuid.uuid4()}")
+    assert session.command(get, settings={"max_threads": default + 1}) == default + 1
+    with pytest.raises(DatabaseError):
+        session.command(get, settings={"max_threads": "abc"})
+    assert session.command(get) == default
+
+
+def test_a_malformed_content_length_is_a_client_error(ch_url: str) -> None:
+    parts = urlsplit(ch_url)
+    conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port or 8123, timeout=10)
+    try:
+        conn.putrequest("POST", "/?query=SELECT%201")
+        conn.putheader("Content-Length", "abc")
+        conn.endheaders()
+        status = conn.getresponse().status
+    finally:
+        conn.close()
+    assert 400 <= status < 500

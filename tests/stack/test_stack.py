@@ -16,6 +16,7 @@ import pytest
 
 from murmur.stack.manager import ALL_SERVICES, Stack
 from murmur.stack.process import ManagedProcess, StackError
+from murmur.stack.services import SmtpSink
 
 pytestmark = pytest.mark.integration
 
@@ -139,3 +140,35 @@ def test_a_stale_pidfile_is_cleaned(tmp_path: Path) -> None:
     proc.pidfile.write_text('{"pid": 999999, "create_time": 1.0}')
     assert proc.pid() is None
     assert not proc.pidfile.exists()
+
+
+def test_a_running_but_unhealthy_service_is_reported_and_left_running(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stack = Stack(tmp_path, ["smtp"])
+    stack.up()
+    pid = stack.status()[0].pid
+    assert pid is not None
+    monkeypatch.setattr(SmtpSink, "start_timeout", 3.0)
+    os.kill(pid, signal.SIGSTOP)  # alive, but answers nothing
+    try:
+        with pytest.raises(StackError, match="running but not healthy"):
+            stack.up()
+        assert psutil.pid_exists(pid) and stack.status()[0].pid == pid
+    finally:
+        os.kill(pid, signal.SIGCONT)
+        stack.down()
+
+
+def test_a_service_whose_setup_fails_is_stopped_and_reported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken_setup(self: SmtpSink) -> None:
+        raise RuntimeError("cannot create topic")
+
+    monkeypatch.setattr(SmtpSink, "after_start", broken_setup)
+    stack = Stack(tmp_path, ["smtp"])
+    with pytest.raises(StackError, match=r"setup failed.*cannot create topic"):
+        stack.up()
+    assert stack.status()[0].pid is None
+    assert not list((tmp_path / "run").glob("*.pid"))
