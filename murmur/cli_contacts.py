@@ -93,7 +93,7 @@ def _import(args: argparse.Namespace) -> int:
         job = store.get_job(conn, args.account, import_id) or {}
         if args.errors is not None:
             with args.errors.open("wb") as out:
-                for chunk in store.iter_error_report(conn, import_id):
+                for chunk in store.iter_error_report(conn, import_id, account_id=args.account):
                     out.write(chunk)
     if result is None:
         print(f"import {import_id} failed, nothing imported: {job.get('error')}", file=sys.stderr)
@@ -119,7 +119,7 @@ def _errors(args: argparse.Namespace) -> int:
         if store.get_job(conn, args.account, args.import_id) is None:
             print(f"murmur: error: no import {args.import_id} in this account", file=sys.stderr)
             return 2
-        for chunk in store.iter_error_report(conn, args.import_id):
+        for chunk in store.iter_error_report(conn, args.import_id, account_id=args.account):
             sys.stdout.buffer.write(chunk)
     sys.stdout.flush()
     return 0

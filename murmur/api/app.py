@@ -7,8 +7,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.concurrency import run_in_threadpool
 
 from murmur.api.errors import install_error_handlers
+from murmur.api.routes import contact_imports
 from murmur.db.engine import make_engine
 from murmur.settings import Settings, get_settings
 
@@ -34,6 +36,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await run_in_threadpool(contact_imports.fail_interrupted_jobs, engine)
         yield
         engine.dispose()
 

@@ -25,9 +25,10 @@ import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
+from murmur.contacts_import.errors import ImportFailed
 from murmur.contacts_import.reader import CsvFile, iter_batches
 from murmur.contacts_import.rows import CONTACT_COLUMNS, ERROR_SCHEMA, ROW, validate_batch
-from murmur.contacts_import.store import ProgressFn
+from murmur.contacts_import.store import ProgressFn, lock_job
 
 ERASED_REASON = "erased: this address was erased on request (GDPR) and cannot be imported again"
 _JSONB_ARGS = 50  # key/value pairs per jsonb_build_object call (100 arguments at most)
@@ -175,6 +176,7 @@ def run_import(
     )
     done = error_rows = 0
     with conn.transaction():
+        lock_job(conn, import_id)  # tells `store.fail_interrupted` that this job is alive
         conn.execute("set local work_mem = '256MB'")
         _temp_table(conn, len(cmap.custom))
         for batch in iter_batches(csv):
@@ -204,14 +206,17 @@ def run_import(
             duplicates=duplicates,
             error_rows=error_rows,
         )
-        conn.execute(
-            "update import_jobs set status = 'succeeded', finished_at = now(),"
+        finished = conn.execute(
+            "update import_jobs set status = 'succeeded', finished_at = now(), updated_at = now(),"
             " processed_rows = %(total_rows)s, total_rows = %(total_rows)s,"
             " inserted = %(inserted)s, updated = %(updated)s, unchanged = %(unchanged)s,"
             " duplicates = %(duplicates)s, error_rows = %(error_rows)s"
-            " where import_id = %(import_id)s",
-            {**asdict(result), "import_id": import_id},
+            " where account_id = %(account_id)s and import_id = %(import_id)s"
+            " and status in ('queued', 'running')",
+            {**asdict(result), "import_id": import_id, "account_id": account_id},
         )
+        if finished.rowcount != 1:
+            raise ImportFailed("the job was no longer queued or running; upload the file again")
         details = {"import_id": str(import_id), "filename": filename, **asdict(result)}
         conn.execute(
             "insert into audit_log (account_id, actor, action, object_type, object_id, details)"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import psycopg
@@ -22,6 +23,9 @@ class ImportOptions:
     """Limits of an import; the API and the CLI each build one (the CLI from its flags)."""
 
     max_bytes: int = DEFAULT_MAX_BYTES
+    # a queued/running job whose heartbeat is older than this, and whose lock is free, was
+    # interrupted (see store.fail_interrupted)
+    stale_after: timedelta = store.STALE_AFTER
 
 
 def queue_job(
@@ -51,8 +55,8 @@ def execute_job(
     The failure reason goes on the job row. `status_conn` (autocommit) carries the progress and
     the failure while `conn` holds the import's transaction.
     """
-    store.mark_running(status_conn, import_id)
-    write_progress = store.job_progress_writer(status_conn, import_id)
+    store.mark_running(status_conn, account_id, import_id)
+    write_progress = store.job_progress_writer(status_conn, account_id, import_id)
 
     def report(done: int, total: int) -> None:
         write_progress(done, total)
@@ -62,12 +66,14 @@ def execute_job(
     try:
         return run_import(conn, import_id, account_id, csv, actor, report, filename)
     except ImportFailed as exc:
-        store.mark_failed(status_conn, import_id, str(exc))
+        store.mark_failed(status_conn, account_id, import_id, str(exc))
     except psycopg.Error as exc:
         log.exception("contact import %s failed in the database", import_id)
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        store.mark_failed(status_conn, import_id, f"database error: {first}")
+        store.mark_failed(status_conn, account_id, import_id, f"database error: {first}")
     except Exception as exc:
         log.exception("contact import %s failed", import_id)
-        store.mark_failed(status_conn, import_id, f"internal error: {type(exc).__name__}")
+        store.mark_failed(
+            status_conn, account_id, import_id, f"internal error: {type(exc).__name__}"
+        )
     return None

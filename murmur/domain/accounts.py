@@ -100,7 +100,7 @@ def verify_api_key(conn: sa.Connection, key: str) -> KeyRecord | None:
     if row.last_used_at is None or now - row.last_used_at >= LAST_USED_RESOLUTION:
         conn.execute(
             api_keys.update()
-            .where(api_keys.c.api_key_id == row.api_key_id)
+            .where(api_keys.c.account_id == row.account_id, api_keys.c.api_key_id == row.api_key_id)
             .values(last_used_at=sa.func.now())
         )
     return KeyRecord(row.api_key_id, row.account_id, row.role)

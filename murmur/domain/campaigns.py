@@ -55,7 +55,7 @@ def transition(
     row = (
         conn.execute(
             campaigns.update()
-            .where(campaigns.c.campaign_id == campaign_id)
+            .where(campaigns.c.account_id == account_id, campaigns.c.campaign_id == campaign_id)
             .values(status=target, updated_at=sa.func.now(), **values)
             .returning(*campaigns.c)
         )

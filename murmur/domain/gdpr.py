@@ -12,6 +12,7 @@ from murmur.db.tables import audit_log, contacts, emails, erasures, suppressions
 from murmur.domain.audit import audit
 from murmur.domain.suppression import ERASED_PREFIX, email_sha256
 
+ERASED_ERROR = "[erased]"
 # Import error reports quote raw cells: drop every reported row that held the address.
 _DELETE_IMPORT_ERRORS = sa.text(
     """
@@ -97,12 +98,9 @@ def export_contact(
 def erase_contact(
     conn: sa.Connection, account_id: uuid.UUID, contact_id: int, actor: str
 ) -> dict[str, Any] | None:
-    """Erase the contact's personal data; idempotent. None if the contact never existed.
+    """Erase the contact's personal data (see `erase_email`); None if it never existed.
 
-    Deletes the contact row, its suppressions and the import error-report rows quoting the
-    address, clears ledger error texts (they may quote the address; ledger rows keep only ids),
-    records an `erasures` tombstone and an `erasure` suppression keyed `sha256:<hex>`, and audits
-    `contact.erase`. A repeated call returns the first call's result from the audit log.
+    A repeated call returns the first call's result from the audit log.
     """
     contact = conn.execute(
         sa.select(contacts.c.email)
@@ -111,42 +109,118 @@ def erase_contact(
     ).one_or_none()
     if contact is None:
         return _previous_erasure(conn, account_id, contact_id)
-    digest = email_sha256(contact.email)
-    conn.execute(
-        suppressions.delete().where(
-            suppressions.c.account_id == account_id, suppressions.c.email == contact.email
-        )
-    )
+    return erase_email(conn, account_id, contact.email, actor, contact_id)
+
+
+def erase_email(
+    conn: sa.Connection,
+    account_id: uuid.UUID,
+    email: str,
+    actor: str,
+    contact_id: int | None = None,
+) -> dict[str, Any]:
+    """Erase everything the account holds for this normalized address; idempotent.
+
+    Deletes the contact row (found by address unless `contact_id` is given), the address's
+    suppressions and the import error-report rows quoting it, replaces ledger error texts of the
+    contact or quoting the address with `[erased]` (ledger rows keep only ids), records an
+    `erasures` tombstone and an `erasure` suppression keyed `sha256:<hex>`, and audits
+    `contact.erase` (hash and ids, never the address) whenever something changed. Works when the
+    contact row is already gone. Returns `{contact_id, email_sha256, erased_at}`, the same on
+    every repeat: `contact_id` is the erased contact's id, None if there was none.
+    """
+    if contact_id is None:
+        contact_id = conn.execute(
+            sa.select(contacts.c.contact_id)
+            .where(contacts.c.account_id == account_id, contacts.c.email == email)
+            .with_for_update()
+        ).scalar()
+    digest = email_sha256(email)
+    changed = _delete_held_data(conn, account_id, email, contact_id)
     stmt = insert(suppressions).values(
         account_id=account_id, email=ERASED_PREFIX + digest, reason="erasure", source="gdpr"
     )
-    conn.execute(
-        stmt.on_conflict_do_update(
-            index_elements=[suppressions.c.account_id, suppressions.c.email],
-            set_={"reason": "erasure", "source": "gdpr"},
-        )
+    # (insert rowcounts are not reliable here: count returned rows)
+    changed += len(
+        conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=[suppressions.c.account_id, suppressions.c.email],
+                set_={"reason": "erasure", "source": "gdpr"},
+                where=suppressions.c.reason != "erasure",
+            ).returning(suppressions.c.suppression_id)
+        ).all()
     )
     tomb = insert(erasures).values(account_id=account_id, email_sha256=digest, actor=actor)
-    conn.execute(tomb.on_conflict_do_nothing())
+    changed += len(
+        conn.execute(tomb.on_conflict_do_nothing().returning(erasures.c.erasure_id)).all()
+    )
     erased_at = conn.execute(
         sa.select(erasures.c.erased_at).where(
             erasures.c.account_id == account_id, erasures.c.email_sha256 == digest
         )
     ).scalar_one()
-    conn.execute(
+    result: dict[str, Any] = {
+        "contact_id": contact_id,
+        "email_sha256": digest,
+        "erased_at": erased_at.isoformat(),
+    }
+    if contact_id is None:
+        result["contact_id"] = _erased_contact_id(conn, account_id, digest, result["erased_at"])
+    if changed:
+        audit(conn, account_id, actor, "contact.erase", "contact", result["contact_id"], result)
+    return result
+
+
+def _delete_held_data(
+    conn: sa.Connection, account_id: uuid.UUID, email: str, contact_id: int | None
+) -> int:
+    """Delete or blank what quotes the address (and the contact row); how many rows changed."""
+    changed = conn.execute(
+        suppressions.delete().where(
+            suppressions.c.account_id == account_id, suppressions.c.email == email
+        )
+    ).rowcount
+    quoting = sa.func.strpos(sa.func.lower(emails.c.error), email) > 0
+    mine = quoting if contact_id is None else sa.or_(emails.c.contact_id == contact_id, quoting)
+    changed += conn.execute(
         emails.update()
         .where(
             emails.c.account_id == account_id,
-            emails.c.contact_id == contact_id,
             emails.c.error.is_not(None),
+            emails.c.error != ERASED_ERROR,
+            mine,
         )
-        .values(error="[erased]")
-    )
-    conn.execute(_DELETE_IMPORT_ERRORS, {"account_id": account_id, "email": contact.email})
-    conn.execute(contacts.delete().where(contacts.c.contact_id == contact_id))
-    result = {"contact_id": contact_id, "email_sha256": digest, "erased_at": erased_at.isoformat()}
-    audit(conn, account_id, actor, "contact.erase", "contact", contact_id, result)
-    return result
+        .values(error=ERASED_ERROR)
+    ).rowcount
+    changed += conn.execute(
+        _DELETE_IMPORT_ERRORS, {"account_id": account_id, "email": email}
+    ).rowcount
+    if contact_id is not None:
+        changed += conn.execute(
+            contacts.delete().where(
+                contacts.c.account_id == account_id, contacts.c.contact_id == contact_id
+            )
+        ).rowcount
+    return changed
+
+
+def _erased_contact_id(
+    conn: sa.Connection, account_id: uuid.UUID, digest: str, erased_at: str
+) -> int | None:
+    """The contact id recorded by the erasure that made this tombstone (None if it had none)."""
+    details = conn.execute(
+        sa.select(audit_log.c.details)
+        .where(
+            audit_log.c.account_id == account_id,
+            audit_log.c.action == "contact.erase",
+            audit_log.c.details["email_sha256"].astext == digest,
+            audit_log.c.details["erased_at"].astext == erased_at,
+        )
+        .order_by(audit_log.c.audit_id)
+        .limit(1)
+    ).scalar()
+    contact_id = details.get("contact_id") if details is not None else None
+    return contact_id if isinstance(contact_id, int) else None
 
 
 def _previous_erasure(
@@ -158,3 +232,26 @@ def _previous_erasure(
         .where(audit_log.c.action == "contact.erase")
     ).scalar()
     return dict(details) if details is not None else None
+
+
+def lift_erasure(
+    conn: sa.Connection, account_id: uuid.UUID, suppression_id: int, key: str, actor: str
+) -> None:
+    """Delete an `erasure` suppression and its tombstone: the address may be added again.
+
+    For a person who consents again after an erasure. Audited as `erasure.lift` (hash only).
+    """
+    digest = key.removeprefix(ERASED_PREFIX)
+    conn.execute(
+        suppressions.delete().where(
+            suppressions.c.account_id == account_id,
+            suppressions.c.suppression_id == suppression_id,
+        )
+    )
+    conn.execute(
+        erasures.delete().where(
+            erasures.c.account_id == account_id, erasures.c.email_sha256 == digest
+        )
+    )
+    details = {"reason": "erasure", "email_sha256": digest}
+    audit(conn, account_id, actor, "erasure.lift", "suppression", suppression_id, details)

@@ -42,7 +42,8 @@ def suppress(
 ) -> dict[str, Any]:
     """Suppress `email` (idempotent; a newer reason replaces an older one, except erasure).
 
-    Also moves a matching contact to unsubscribed/bounced/complained. Raises InvalidEmail.
+    Also moves a matching contact to unsubscribed/bounced/complained (manual: a subscribed
+    contact becomes unsubscribed). Raises InvalidEmail.
     """
     if reason not in REASONS:
         raise ValueError(f"reason must be one of {', '.join(REASONS)}, got {reason!r}")
@@ -67,12 +68,13 @@ def suppress(
         .one()
     )
     status = REASON_STATUS.get(reason)
+    match = [contacts.c.account_id == account_id, contacts.c.email == key]
+    if status is None and reason == "manual":  # as for a new contact: unsubscribed, but a
+        status = "unsubscribed"  # bounced or complained status says more and stays
+        match.append(contacts.c.status == "subscribed")
     if status is not None:
-        conn.execute(
-            contacts.update()
-            .where(contacts.c.account_id == account_id, contacts.c.email == key)
-            .values(status=status, updated_at=sa.func.now())
-        )
+        update = contacts.update().where(*match)
+        conn.execute(update.values(status=status, updated_at=sa.func.now()))
     details = {"reason": row["reason"], "source": source}
     audit(conn, account_id, actor, "suppression.add", "suppression", row["suppression_id"], details)
     return dict(row)
@@ -94,6 +96,38 @@ def suppressed_emails(
         )
     )
     return {by_key[r.email] for r in rows}
+
+
+def is_erased(conn: sa.Connection, account_id: uuid.UUID, normalized_email: str) -> bool:
+    """Does this address have a GDPR erasure tombstone in the account?"""
+    found = conn.execute(
+        sa.select(erasures.c.erasure_id).where(
+            erasures.c.account_id == account_id,
+            erasures.c.email_sha256 == email_sha256(normalized_email),
+        )
+    ).first()
+    return found is not None
+
+
+def suppression_status(
+    conn: sa.Connection, account_id: uuid.UUID, normalized_email: str
+) -> str | None:
+    """The contact status a suppression of this address imposes, None if it is not suppressed.
+
+    The same rule as the CSV import: bounce → bounced, complaint → complained, any other reason
+    (unsubscribe, manual, erasure) → unsubscribed.
+    """
+    reason = conn.execute(
+        sa.select(suppressions.c.reason)
+        .where(
+            suppressions.c.account_id == account_id,
+            suppressions.c.email.in_([normalized_email, erased_key(normalized_email)]),
+        )
+        .order_by(suppressions.c.suppression_id)
+    ).scalar()
+    if reason is None:
+        return None
+    return REASON_STATUS.get(reason, "unsubscribed")
 
 
 def can_send(conn: sa.Connection, account_id: uuid.UUID, contact: int | str) -> tuple[bool, str]:

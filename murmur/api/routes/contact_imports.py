@@ -2,10 +2,16 @@
 
 `POST /contacts/import` (multipart CSV) starts a job; poll `GET /contacts/imports/{id}` and
 download `GET /contacts/imports/{id}/errors` (CSV).
+
+A job runs in the API process after the response (a background task). If that process stops,
+the job's transaction is rolled back and nothing is imported; the job is then marked `failed`
+("interrupted ...") at the next API start or status poll, once its heartbeat is older than
+`ImportOptions.stale_after` (10 minutes) and no connection holds its lock.
 """
 
 from __future__ import annotations
 
+import logging
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -27,6 +33,7 @@ from murmur.contacts_import import jobs, store
 from murmur.contacts_import.errors import ImportRefused
 from murmur.contacts_import.reader import CsvFile, preflight
 
+log = logging.getLogger(__name__)
 router = APIRouter(tags=["contacts"])
 _COPY_CHUNK = 1024 * 1024
 _UPLOAD_SCHEMA = {
@@ -68,6 +75,20 @@ def _pg(engine: sa.Engine) -> Iterator[psycopg.Connection[Any]]:
                 conn.autocommit = False
     finally:
         raw.close()
+
+
+def fail_interrupted_jobs(engine: sa.Engine) -> None:
+    """At API startup: mark jobs left queued/running by a stopped API process as failed."""
+    try:
+        with _pg(engine) as conn:
+            failed = store.fail_interrupted(
+                conn, None, stale_after=get_import_options().stale_after
+            )
+    except (psycopg.OperationalError, sa.exc.OperationalError) as exc:
+        log.warning("could not check for interrupted imports at startup: %s", exc)
+        return
+    if failed:
+        log.warning("marked %d interrupted import(s) as failed: %s", len(failed), failed)
 
 
 def _job_out(job: dict[str, Any]) -> dict[str, Any]:
@@ -162,9 +183,15 @@ async def import_contacts(
 
 
 @router.get("/contacts/imports/{import_id}")
-def get_import(import_id: uuid.UUID, principal: Viewer, engine: Engine) -> dict[str, Any]:
-    """The job: status (queued, running, succeeded, failed), progress and counts."""
+def get_import(
+    import_id: uuid.UUID, principal: Viewer, engine: Engine, options: Options
+) -> dict[str, Any]:
+    """The job: status (queued, running, succeeded, failed), progress and counts.
+
+    A job whose API process stopped is reported `failed` with error "interrupted (...)".
+    """
     with _pg(engine) as conn:
+        store.fail_interrupted(conn, principal.account_id, import_id, options.stale_after)
         job = store.get_job(conn, principal.account_id, import_id)
     if job is None:
         raise not_found("import", import_id)
@@ -185,7 +212,7 @@ def get_import_errors(import_id: uuid.UUID, principal: Viewer, engine: Engine) -
 
     def body() -> Iterator[bytes]:
         with _pg(engine) as conn:
-            yield from store.iter_error_report(conn, import_id)
+            yield from store.iter_error_report(conn, import_id, account_id=principal.account_id)
 
     return StreamingResponse(
         body(),

@@ -17,11 +17,20 @@ from murmur.api.types import After, Email, IdPath, JsonObject, Limit, Offset, Sh
 from murmur.db.tables import contacts
 from murmur.domain.audit import audit
 from murmur.domain.consent import record_consent, withdraw_consent
-from murmur.domain.suppression import suppress, suppressed_emails
+from murmur.domain.suppression import (
+    is_erased,
+    suppress,
+    suppressed_emails,
+    suppression_status,
+)
 
 router = APIRouter(prefix="/contacts", tags=["contacts"])
 Status = Literal["subscribed", "unsubscribed", "bounced", "complained"]
 STATUS_REASON = {"unsubscribed": "unsubscribe", "bounced": "bounce", "complained": "complaint"}
+ERASED = (
+    "this address was erased under GDPR; an admin must lift the erasure first"
+    " (DELETE /suppressions/{id} of its `erasure` suppression)"
+)
 
 
 class ContactOut(BaseModel):
@@ -80,16 +89,30 @@ def _email_taken(conn: sa.Connection, account_id: uuid.UUID, email: str) -> bool
     return conn.execute(query).first() is not None
 
 
+def _check_new_address(conn: sa.Connection, account_id: uuid.UUID, email: str) -> None:
+    """409 if the address is taken by another contact or was erased (GDPR tombstone)."""
+    if _email_taken(conn, account_id, email):
+        raise field_error("email", "a contact with this email already exists", 409)
+    if is_erased(conn, account_id, email):
+        raise field_error("email", ERASED, 409)
+
+
 @router.post("", status_code=201, response_model=ContactOut)
 def create_contact(body: ContactIn, principal: Editor, engine: Engine) -> dict[str, Any]:
-    """Create one contact (status `subscribed`); bulk loads go through the CSV import."""
+    """Create one contact; bulk loads go through the CSV import, with the same rules.
+
+    The status is `subscribed` unless the address is suppressed: then `bounced`, `complained`
+    or (unsubscribe, manual) `unsubscribed`. An erased address (GDPR) is refused with 409 until
+    an admin lifts its erasure.
+    """
     with engine.begin() as conn:
-        if _email_taken(conn, principal.account_id, body.email):
-            raise field_error("email", "a contact with this email already exists", 409)
+        _check_new_address(conn, principal.account_id, body.email)
+        status = suppression_status(conn, principal.account_id, body.email)
         row = conn.execute(
             contacts.insert()
             .values(
                 account_id=principal.account_id,
+                status=status or "subscribed",
                 **body.model_dump(exclude={"consent"}),
             )
             .returning(contacts.c.contact_id)
@@ -148,7 +171,8 @@ def update_contact(
     """Update fields; `custom_fields` is replaced whole.
 
     A status other than `subscribed` adds the matching suppression; `subscribed` is refused
-    (409) while the address is suppressed.
+    (409) while the address is suppressed. A new email follows the create rules: 409 if taken
+    or erased; if it is suppressed, a subscribed contact takes the suppression's status.
     """
     values = body.model_dump(exclude_unset=True)
     for field in ("email", "custom_fields", "status"):
@@ -158,13 +182,18 @@ def update_contact(
     with engine.begin() as conn:
         current = crud.get_one(conn, contacts, account_id, contact_id, "contact", for_update=True)
         email = values.get("email", current["email"])
-        if email != current["email"] and _email_taken(conn, account_id, email):
-            raise field_error("email", "a contact with this email already exists", 409)
+        new_email = email != current["email"]
+        if new_email:
+            _check_new_address(conn, account_id, email)
         status = values.pop("status", None)
         if status == "subscribed" and suppressed_emails(conn, account_id, [email]):
             raise conflict(
                 "status: cannot resubscribe a suppressed address; delete its suppression first"
             )
+        if new_email and status is None and current["status"] == "subscribed":
+            imposed = suppression_status(conn, account_id, email)
+            if imposed is not None:
+                values["status"] = imposed
         if values:
             crud.update_one(conn, contacts, account_id, contact_id, values, "contact")
         if status in STATUS_REASON:
@@ -186,7 +215,10 @@ def update_contact(
 
 @router.delete("/{contact_id}", status_code=204)
 def delete_contact(contact_id: IdPath, principal: Editor, engine: Engine) -> None:
-    """Delete the contact row (its suppressions stay; for GDPR erasure use `/erase`)."""
+    """Delete the contact row; its suppressions stay.
+
+    For GDPR erasure use `/erase`, or `POST /gdpr/erase` with the address once the row is gone.
+    """
     with engine.begin() as conn:
         crud.delete_one(conn, contacts, principal.account_id, contact_id, "contact")
         audit(conn, principal.account_id, principal.actor, "contact.delete", "contact", contact_id)

@@ -14,6 +14,7 @@ from murmur.api.deps import Editor, Engine, Viewer
 from murmur.api.types import After, Email, IdPath, Limit, Offset, ShortText
 from murmur.db.tables import suppressions
 from murmur.domain.audit import audit
+from murmur.domain.gdpr import lift_erasure
 from murmur.domain.suppression import suppress
 
 router = APIRouter(prefix="/suppressions", tags=["suppressions"])
@@ -87,11 +88,21 @@ def get_suppression(suppression_id: IdPath, principal: Viewer, engine: Engine) -
 
 @router.delete("/{suppression_id}", status_code=204)
 def delete_suppression(suppression_id: IdPath, principal: Editor, engine: Engine) -> None:
-    """Lift a suppression (the contact's status is unchanged). Erasure ones need an admin key."""
+    """Lift a suppression (the contact's status is unchanged).
+
+    Lifting an `erasure` suppression needs an admin key and also deletes the GDPR tombstone of
+    that address (same sha256), so a person who consents again can be added again (by
+    `POST /contacts` or an import); it is audited as `erasure.lift`.
+    """
     with engine.begin() as conn:
-        row = crud.get_one(conn, suppressions, principal.account_id, suppression_id, "suppression")
-        if row["reason"] == "erasure" and principal.role != "admin":
-            raise HTTPException(403, "lifting an erasure suppression needs the admin role")
+        row = crud.get_one(
+            conn, suppressions, principal.account_id, suppression_id, "suppression", for_update=True
+        )
+        if row["reason"] == "erasure":
+            if principal.role != "admin":
+                raise HTTPException(403, "lifting an erasure suppression needs the admin role")
+            lift_erasure(conn, principal.account_id, suppression_id, row["email"], principal.actor)
+            return
         crud.delete_one(conn, suppressions, principal.account_id, suppression_id, "suppression")
         audit(
             conn,

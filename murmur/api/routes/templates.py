@@ -199,7 +199,10 @@ def delete_template(template_id: IdPath, principal: Editor, engine: Engine) -> N
             conn, templates, principal.account_id, template_id, "template", for_update=True
         )
         used = conn.execute(
-            sa.select(campaigns.c.campaign_id).where(campaigns.c.template_id == template_id)
+            sa.select(campaigns.c.campaign_id).where(
+                campaigns.c.account_id == principal.account_id,
+                campaigns.c.template_id == template_id,
+            )
         ).first()
         if used is not None:
             raise conflict(f"template {template_id} is used by campaign {used[0]}")

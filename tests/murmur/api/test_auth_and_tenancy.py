@@ -20,7 +20,7 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("PATCH", "/api/v1/contacts/{contact_id}"): {"first_name": "Changed"},
     ("POST", "/api/v1/contacts/{contact_id}/consent"): {"source": "test"},
     ("POST", "/api/v1/contacts/{contact_id}/unsubscribe"): {},
-    ("POST", "/api/v1/segments"): {"name": "s", "definition": {}},
+    ("POST", "/api/v1/segments"): {"name": "s", "definition": {"all": []}},
     ("PATCH", "/api/v1/segments/{segment_id}"): {"name": "changed"},
     ("POST", "/api/v1/templates"): {"name": "t", "subject": "s", "body_html": "b"},
     ("PATCH", "/api/v1/templates/{template_id}"): {"name": "changed"},
@@ -63,7 +63,7 @@ def _seed(client: TestClient, key: str) -> dict[str, int]:
         "/api/v1/contacts", headers=h, json={"email": f"{uuid.uuid4().hex}@example.com"}
     ).json()["contact_id"]
     ids["segment_id"] = client.post(
-        "/api/v1/segments", headers=h, json={"name": "seg", "definition": {}}
+        "/api/v1/segments", headers=h, json={"name": "seg", "definition": {"all": []}}
     ).json()["segment_id"]
     ids["template_id"] = client.post(
         "/api/v1/templates", headers=h, json={"name": "t", "subject": "s", "body_html": "b"}

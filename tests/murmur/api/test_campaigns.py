@@ -17,7 +17,9 @@ def _ready_campaign(client: TestClient, h: dict[str, str], **overrides: Any) -> 
         headers=h,
         json={"name": "t", "subject": "s", "body_html": "<p>Hi {{ first_name }}</p>"},
     ).json()
-    seg = client.post("/api/v1/segments", headers=h, json={"name": "s", "definition": {}}).json()
+    seg = client.post(
+        "/api/v1/segments", headers=h, json={"name": "s", "definition": {"all": []}}
+    ).json()
     body = {
         "name": "Launch",
         "subject": "Hello {{ first_name }}",

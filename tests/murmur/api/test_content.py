@@ -8,6 +8,7 @@ from fastapi.testclient import TestClient
 from tests.murmur.conftest import MakeAccount, auth
 
 pytestmark = pytest.mark.integration
+PRO = {"all": [{"field": "custom_fields.plan", "op": "eq", "value": "pro"}]}
 
 
 @pytest.fixture(scope="module")
@@ -19,7 +20,7 @@ def test_segments_of_both_kinds_are_created_listed_updated_and_deleted(
     api_client: TestClient, h: dict[str, str]
 ) -> None:
     criteria = api_client.post(
-        "/api/v1/segments", headers=h, json={"name": "pros", "definition": {"plan": "pro"}}
+        "/api/v1/segments", headers=h, json={"name": "pros", "definition": PRO}
     )
     assert criteria.status_code == 201
     dbt = api_client.post(
@@ -31,8 +32,9 @@ def test_segments_of_both_kinds_are_created_listed_updated_and_deleted(
     listed = api_client.get("/api/v1/segments", headers=h, params={"kind": "dbt"}).json()
     assert [s["segment_id"] for s in listed["items"]] == [dbt.json()["segment_id"]]
     url = f"/api/v1/segments/{criteria.json()['segment_id']}"
-    patched = api_client.patch(url, headers=h, json={"definition": {"plan": "team"}})
-    assert patched.json()["definition"] == {"plan": "team"}
+    team = {"any": [{"field": "custom_fields.plan", "op": "in", "value": ["team", "pro"]}]}
+    patched = api_client.patch(url, headers=h, json={"definition": team})
+    assert patched.json()["definition"] == team
     assert api_client.delete(url, headers=h).status_code == 204
     assert api_client.get(url, headers=h).status_code == 404
 
@@ -49,7 +51,9 @@ def test_a_segment_missing_its_definition_or_model_is_rejected_naming_the_field(
         "/api/v1/segments", headers=h, json={"name": "x", "kind": "dbt", "dbt_model": "a; drop"}
     )
     assert bad_model.status_code == 422
-    seg = api_client.post("/api/v1/segments", headers=h, json={"name": "y", "definition": {}})
+    seg = api_client.post(
+        "/api/v1/segments", headers=h, json={"name": "y", "definition": {"all": []}}
+    )
     url = f"/api/v1/segments/{seg.json()['segment_id']}"
     assert api_client.patch(url, headers=h, json={"kind": "dbt"}).status_code == 422
     assert api_client.patch(url, headers=h, json={"name": None}).status_code == 422
@@ -95,7 +99,7 @@ def test_a_template_or_segment_used_by_a_campaign_cannot_be_deleted(
         "/api/v1/templates", headers=h, json={"name": "t", "subject": "s", "body_html": "b"}
     ).json()
     seg = api_client.post(
-        "/api/v1/segments", headers=h, json={"name": "s", "definition": {}}
+        "/api/v1/segments", headers=h, json={"name": "s", "definition": {"all": []}}
     ).json()
     api_client.post(
         "/api/v1/campaigns",

@@ -30,7 +30,7 @@ def fuzz_headers(api_client: TestClient, make_account: MakeAccount) -> dict[str,
         "/api/v1/templates", headers=h, json={"name": "t", "subject": "s", "body_html": "b"}
     ).json()
     seg = api_client.post(
-        "/api/v1/segments", headers=h, json={"name": "s", "definition": {}}
+        "/api/v1/segments", headers=h, json={"name": "s", "definition": {"all": []}}
     ).json()
     api_client.post("/api/v1/contacts", headers=h, json={"email": "fuzz@example.com"})
     api_client.post("/api/v1/suppressions", headers=h, json={"email": "sup@example.com"})

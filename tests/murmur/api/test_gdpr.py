@@ -80,15 +80,13 @@ def test_erasure_removes_personal_data_keeps_a_tombstone_and_is_idempotent(
         ).scalar()
     assert (held, erasure, audit) == (0, "erasure", 1)
     assert "forget.me" not in (log_text or "")
-    reimported = api_client.post(
+    readded = api_client.post(
         "/api/v1/contacts", headers=h, json={"email": "forget.me@example.com"}
     )
-    assert reimported.status_code == 201
+    assert readded.status_code == 409
+    assert "erased under GDPR" in readded.json()["detail"][0]["msg"]
     with db_engine.connect() as conn:
-        assert can_send(conn, account_id, reimported.json()["contact_id"]) == (
-            False,
-            "suppressed (erasure)",
-        )
+        assert can_send(conn, account_id, "forget.me@example.com")[0] is False
     assert api_client.post("/api/v1/contacts/123456789/erase", headers=h).status_code == 404
 
 

@@ -40,7 +40,7 @@ def account(conn: sa.Connection) -> uuid.UUID:
         ("unsubscribe", "unsubscribed"),
         ("bounce", "bounced"),
         ("complaint", "complained"),
-        ("manual", "subscribed"),
+        ("manual", "unsubscribed"),
     ],
 )
 def test_suppressing_sets_the_contact_status_and_blocks_sending(
@@ -54,6 +54,16 @@ def test_suppressing_sets_the_contact_status_and_blocks_sending(
     ok, why = can_send(conn, account, "who@example.com")
     assert not ok
     assert reason in why or status in why
+
+
+def test_a_manual_suppression_keeps_a_more_telling_bounced_status(
+    conn: sa.Connection, account: uuid.UUID
+) -> None:
+    contact_id = _contact(conn, account, "hard@example.com")
+    suppress(conn, account, "hard@example.com", "bounce", "esp")
+    suppress(conn, account, "hard@example.com", "manual", "support desk")
+    got = conn.execute(sa.select(contacts.c.status).where(contacts.c.contact_id == contact_id))
+    assert got.scalar() == "bounced"
 
 
 def test_can_send_refuses_unknown_invalid_and_other_accounts_contacts(

@@ -1,4 +1,4 @@
-"""Contact imports: one row per import job, plus its per-row error report.
+"""Contact imports: one row per import job (with a heartbeat), plus its per-row error report.
 
 Revision ID: 0002
 Revises: 0001
@@ -35,9 +35,14 @@ UPGRADE = [
         actor text not null,
         created_at timestamptz not null default now(),
         started_at timestamptz,
-        finished_at timestamptz
+        finished_at timestamptz,
+        -- heartbeat: every status or progress write; a queued/running job whose heartbeat is
+        -- old and whose import holds no lock was interrupted (store.fail_interrupted)
+        updated_at timestamptz not null default now()
     )""",
     "create index import_jobs_account_created_idx on import_jobs (account_id, created_at)",
+    "create index import_jobs_unfinished_idx on import_jobs (updated_at)"
+    " where status in ('queued', 'running')",
     """
     create table import_errors (
         import_id uuid not null references import_jobs (import_id) on delete cascade,
