@@ -68,6 +68,14 @@ def get_one(
     return dict(row)
 
 
+def insert_one(
+    conn: sa.Connection, table: sa.Table, account_id: uuid.UUID, values: dict[str, Any]
+) -> dict[str, Any]:
+    """Insert one row of `account_id` and return it whole."""
+    insert = table.insert().values(account_id=account_id, **values).returning(*table.c)
+    return dict(conn.execute(insert).mappings().one())
+
+
 def update_one(
     conn: sa.Connection,
     table: sa.Table,

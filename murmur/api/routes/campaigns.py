@@ -110,15 +110,7 @@ def create_campaign(body: CampaignIn, principal: Editor, engine: Engine) -> dict
     values = body.model_dump()
     with engine.begin() as conn:
         _check(conn, principal.account_id, values)
-        row = (
-            conn.execute(
-                campaigns.insert()
-                .values(account_id=principal.account_id, **values)
-                .returning(*campaigns.c)
-            )
-            .mappings()
-            .one()
-        )
+        row = crud.insert_one(conn, campaigns, principal.account_id, values)
         audit(
             conn,
             principal.account_id,

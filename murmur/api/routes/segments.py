@@ -105,15 +105,7 @@ def create_segment(body: SegmentIn, principal: Editor, engine: Engine) -> dict[s
     values = body.model_dump()
     _check(values)
     with engine.begin() as conn:
-        row = (
-            conn.execute(
-                segments.insert()
-                .values(account_id=principal.account_id, **values)
-                .returning(*segments.c)
-            )
-            .mappings()
-            .one()
-        )
+        row = crud.insert_one(conn, segments, principal.account_id, values)
         audit(
             conn,
             principal.account_id,

@@ -102,15 +102,7 @@ def create_template(body: TemplateIn, principal: Editor, engine: Engine) -> dict
     values = body.model_dump()
     _check(values)
     with engine.begin() as conn:
-        row = dict(
-            conn.execute(
-                templates.insert()
-                .values(account_id=principal.account_id, **values)
-                .returning(*templates.c)
-            )
-            .mappings()
-            .one()
-        )
+        row = crud.insert_one(conn, templates, principal.account_id, values)
         _snapshot(conn, row)
         audit(
             conn,
