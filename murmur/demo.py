@@ -21,7 +21,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from murmur.demo_domain import walkthrough
-from murmur.settings import Settings, get_settings
+from murmur.settings import Settings, SettingsError, get_settings, redact_url
 
 DEMO_TOPIC = "murmur-demo"
 
@@ -137,6 +137,13 @@ def roundtrip_smtp(url: str, maildir: Path | None, token: str) -> str:
     raise RuntimeError(f"mail sent through {url} not found in {maildir}")
 
 
+def _origin(settings: Settings, field: str) -> str:
+    """Which URL a step used and where it came from, for its failure line."""
+    url = redact_url(str(getattr(settings.resolved(), field)))
+    own = getattr(settings, field) is not None
+    return f"{url} from MURMUR_{field.upper()}" if own else f"{url} from the local stack"
+
+
 def run(
     settings: Settings, say: Callable[[str], None] = print, walkthrough_anywhere: bool = False
 ) -> bool:
@@ -148,17 +155,27 @@ def run(
     resolved = settings.resolved()
     token = uuid.uuid4().hex[:12]
     local_sink = resolved.smtp_url is not None and settings.smtp_url is None
-    steps: list[tuple[str, Callable[[], str]]] = [
-        ("postgres", lambda: roundtrip_postgres(settings.require("postgres_url"), token)),
-        ("kafka", lambda: roundtrip_kafka(settings.require("kafka_bootstrap_servers"), token)),
+    steps: list[tuple[str, str, Callable[[], str]]] = [
+        (
+            "postgres",
+            "postgres_url",
+            lambda: roundtrip_postgres(settings.require("postgres_url"), token),
+        ),
+        (
+            "kafka",
+            "kafka_bootstrap_servers",
+            lambda: roundtrip_kafka(settings.require("kafka_bootstrap_servers"), token),
+        ),
         (
             "clickhouse",
+            "clickhouse_url",
             lambda: roundtrip_clickhouse(
                 settings.require("clickhouse_url"), settings.clickhouse_database, token
             ),
         ),
         (
             "smtp",
+            "smtp_url",
             lambda: roundtrip_smtp(
                 settings.require("smtp_url"),
                 settings.state_dir / "maildir" if local_sink else None,
@@ -168,13 +185,16 @@ def run(
     ]
     say(f"Murmuration demo (run {token})")
     ok = True
-    for name, step in steps:
+    for name, field, step in steps:
         started = time.perf_counter()
         try:
             detail = step()
             status = "ok"
+        except SettingsError as exc:
+            detail, status, ok = str(exc), "FAILED", False
         except Exception as exc:
             detail, status, ok = f"{type(exc).__name__}: {exc}", "FAILED", False
+            detail += f" [tried {_origin(settings, field)}]"
         say(f"  {name:<11} {status:<7} {time.perf_counter() - started:6.2f}s  {detail}")
     say("round trip complete: every service answered" if ok else "round trip FAILED")
     if not ok:

@@ -33,6 +33,7 @@ def test_demo_reports_a_failing_service_without_stopping_the_others(
     assert not run(settings, say=lines.append)
     clickhouse = next(line for line in lines if line.split()[:1] == ["clickhouse"])
     assert "FAILED" in clickhouse
+    assert "[tried http://127.0.0.1:1 from MURMUR_CLICKHOUSE_URL]" in clickhouse
     assert any(line.split()[:2] == ["smtp", "ok"] for line in lines)
 
 
