@@ -41,11 +41,8 @@ class Settings(BaseSettings):
     clickhouse_database: str = Field(default="murmur", description="ClickHouse database.")
     kafka_bootstrap_servers: str | None = Field(default=None, description="host:port[,host:port]")
     smtp_url: str | None = Field(default=None, description="smtp://user:pass@host:port")
-    ses_region: str | None = Field(default=None, description="Use Amazon SES in this region.")
-    ses_endpoint_url: str | None = Field(default=None, description="SES endpoint override.")
     api_host: str = "127.0.0.1"
     api_port: int = 8000
-    connect_timeout: float = Field(default=5.0, gt=0, description="Seconds per connect attempt.")
 
     @field_validator("postgres_url", "dagster_postgres_url", "clickhouse_url", "smtp_url")
     @classmethod
