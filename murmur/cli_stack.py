@@ -76,5 +76,10 @@ def _env(args: argparse.Namespace) -> int:
 
 
 def _logs(args: argparse.Namespace) -> int:
-    print(_stack().logs(args.service, args.lines))
+    stack = _stack()
+    logfile = stack.service(args.service).proc.logfile
+    if not logfile.exists():
+        print(f"murmur: error: no log for {args.service} yet ({logfile})", file=sys.stderr)
+        return 1
+    print(stack.logs(args.service, args.lines))
     return 0

@@ -42,3 +42,11 @@ def test_an_unknown_migration_revision_is_one_error_line(
     assert main(["db", "upgrade", "--revision", "bogus"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("murmur: error: migrations:") and "bogus" in err
+
+
+def test_stack_logs_of_a_service_never_started_says_so(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("MURMUR_STATE_DIR", str(tmp_path))
+    assert main(["stack", "logs", "kafka"]) == 1
+    assert "no log for kafka yet" in capsys.readouterr().err
