@@ -24,6 +24,11 @@ def id_column(table: sa.Table) -> sa.Column[Any]:
     return next(iter(table.primary_key.columns))
 
 
+def equal_filters(pairs: Sequence[tuple[sa.Column[Any], object]]) -> list[sa.ColumnElement[bool]]:
+    """`column == value` for each pair whose value was given (None means "no filter")."""
+    return [column == value for column, value in pairs if value is not None]
+
+
 def page(
     conn: sa.Connection,
     table: sa.Table,

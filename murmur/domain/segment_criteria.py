@@ -12,17 +12,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from murmur.db.tables import contacts
+
 PathPart = str | int
-FIELDS: tuple[str, ...] = (
-    "email",
-    "first_name",
-    "last_name",
-    "status",
-    "consent_source",
-    "consent_at",
-    "consent_ip",
-    "created_at",
-    "updated_at",
+# Every contact column a segment may test (ids and the JSON bag are not fields of their own).
+FIELDS: tuple[str, ...] = tuple(
+    c.name for c in contacts.c if c.name not in ("contact_id", "account_id", "custom_fields")
 )
 CUSTOM_PREFIX = "custom_fields."
 OPS: tuple[str, ...] = ("eq", "neq", "in", "not_in", "contains", "gt", "gte", "lt", "lte", "exists")

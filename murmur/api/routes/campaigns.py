@@ -131,7 +131,7 @@ def list_campaigns(
     offset: Offset = 0,
     after: After = None,
 ) -> dict[str, Any]:
-    where = [campaigns.c.status == status] if status is not None else []
+    where = crud.equal_filters([(campaigns.c.status, status)])
     with engine.connect() as conn:
         return crud.page(
             conn,

@@ -141,11 +141,7 @@ def list_contacts(
     offset: Offset = 0,
     after: After = None,
 ) -> dict[str, Any]:
-    where = []
-    if status is not None:
-        where.append(contacts.c.status == status)
-    if email is not None:
-        where.append(contacts.c.email == email)
+    where = crud.equal_filters([(contacts.c.status, status), (contacts.c.email, email)])
     with engine.connect() as conn:
         return crud.page(
             conn,

@@ -126,7 +126,7 @@ def list_segments(
     offset: Offset = 0,
     after: After = None,
 ) -> dict[str, Any]:
-    where = [segments.c.kind == kind] if kind is not None else []
+    where = crud.equal_filters([(segments.c.kind, kind)])
     with engine.connect() as conn:
         return crud.page(
             conn,

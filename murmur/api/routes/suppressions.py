@@ -63,11 +63,7 @@ def list_suppressions(
     offset: Offset = 0,
     after: After = None,
 ) -> dict[str, Any]:
-    where = []
-    if reason is not None:
-        where.append(suppressions.c.reason == reason)
-    if email is not None:
-        where.append(suppressions.c.email == email)
+    where = crud.equal_filters([(suppressions.c.reason, reason), (suppressions.c.email, email)])
     with engine.connect() as conn:
         return crud.page(
             conn,
