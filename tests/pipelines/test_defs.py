@@ -1,3 +1,7 @@
+import subprocess
+import sys
+from pathlib import Path
+
 import dagster as dg
 
 from pipelines.definitions import defs
@@ -10,10 +14,6 @@ def test_definitions_load_and_expose_the_roundtrip_asset() -> None:
 
 
 def test_the_workspace_file_loads_the_code_location() -> None:
-    import subprocess
-    import sys
-    from pathlib import Path
-
     repo = Path(__file__).resolve().parents[2]
     dagster = Path(sys.executable).with_name("dagster")
     done = subprocess.run(
