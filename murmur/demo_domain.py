@@ -10,7 +10,8 @@ import csv
 import random
 import uuid
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -38,46 +39,45 @@ def write_contacts_csv(path: Path, rows: int, seed: int = 7) -> None:
             writer.writerow([email, f"Reader{i}", "Demo", rng.choice(PLANS), "demo signup"])
 
 
-def _demo_key(settings: Settings) -> tuple[uuid.UUID, str, int]:
+@contextmanager
+def _transaction(settings: Settings) -> Iterator[sa.Connection]:
+    """One transaction on the app database through a short-lived engine."""
     from murmur.db.engine import make_engine
-    from murmur.db.tables import accounts
-    from murmur.domain.accounts import create_account, create_api_key
 
     engine = make_engine(settings.require("postgres_url"))
     try:
         with engine.begin() as conn:
-            account_id = conn.execute(
-                sa.select(accounts.c.account_id).where(accounts.c.name == DEMO_ACCOUNT).limit(1)
-            ).scalar()
-            if account_id is None:
-                account_id = create_account(
-                    conn,
-                    DEMO_ACCOUNT,
-                    actor="demo",
-                    postal_address="1 Starling Way, Springfield",
-                    default_from_name="Murmuration Demo",
-                    default_from_email="news@murmuration.local",
-                )
-            row, key = create_api_key(conn, account_id, "editor", name="demo", actor="demo")
+            yield conn
     finally:
         engine.dispose()
+
+
+def _demo_key(settings: Settings) -> tuple[uuid.UUID, str, int]:
+    from murmur.db.tables import accounts
+    from murmur.domain.accounts import create_account, create_api_key
+
+    with _transaction(settings) as conn:
+        account_id = conn.execute(
+            sa.select(accounts.c.account_id).where(accounts.c.name == DEMO_ACCOUNT).limit(1)
+        ).scalar()
+        if account_id is None:
+            account_id = create_account(
+                conn,
+                DEMO_ACCOUNT,
+                actor="demo",
+                postal_address="1 Starling Way, Springfield",
+                default_from_name="Murmuration Demo",
+                default_from_email="news@murmuration.local",
+            )
+        row, key = create_api_key(conn, account_id, "editor", name="demo", actor="demo")
     return account_id, key, int(row["api_key_id"])
 
 
 def _revoke(settings: Settings, account_id: uuid.UUID, api_key_id: int) -> None:
-    from murmur.db.engine import make_engine
-    from murmur.db.tables import api_keys
+    from murmur.domain.accounts import revoke_api_key
 
-    engine = make_engine(settings.require("postgres_url"))
-    try:
-        with engine.begin() as conn:
-            conn.execute(
-                api_keys.update()
-                .where(api_keys.c.account_id == account_id, api_keys.c.api_key_id == api_key_id)
-                .values(revoked_at=sa.func.now())
-            )
-    finally:
-        engine.dispose()
+    with _transaction(settings) as conn:
+        revoke_api_key(conn, api_key_id=api_key_id, account_id=account_id, actor="demo")
 
 
 def _check(response: Any, expected: int, what: str) -> dict[str, Any]:
