@@ -1,11 +1,45 @@
-"""Kafka helpers shared by the apps: client configs and topic creation."""
+"""Kafka helpers shared by the apps: topic names, client configs and topic creation."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+
+EVENTS_TOPIC = "email-events"  # normalized EmailEvent JSON, key = email record id
+DLQ_TOPIC = "email-events-dlq"  # the error and the original bytes of what could not be processed
+TOPICS: tuple[str, ...] = (EVENTS_TOPIC, DLQ_TOPIC)
+# librdkafka log level 4 (warning): its info lines about connection churn are noise here.
+_QUIET = 4
+
+
+def producer_config(bootstrap_servers: str, **overrides: Any) -> dict[str, Any]:
+    """An idempotent producer that answers only after every in-sync replica has the message."""
+    return {
+        "bootstrap.servers": bootstrap_servers,
+        "enable.idempotence": True,
+        "acks": "all",
+        "linger.ms": 5,
+        "compression.type": "lz4",
+        "message.timeout.ms": 10_000,
+        "log_level": _QUIET,
+        **overrides,
+    }
+
+
+def consumer_config(bootstrap_servers: str, group_id: str, **overrides: Any) -> dict[str, Any]:
+    """A consumer that commits only what the caller commits (after its work is durable)."""
+    return {
+        "bootstrap.servers": bootstrap_servers,
+        "group.id": group_id,
+        "auto.offset.reset": "earliest",
+        "enable.auto.commit": False,
+        "enable.auto.offset.store": False,
+        "log_level": _QUIET,
+        **overrides,
+    }
 
 
 def ensure_topics(

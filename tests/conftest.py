@@ -23,10 +23,11 @@ _ENV_FOR = {
 }
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Tests with no marker are unit tests."""
+    """Tests with no marker are unit tests (before `-m` deselects, so `-m unit` finds them)."""
     for item in items:
-        if not any(item.iter_markers(name=m) for m in ("integration", "e2e", "unit")):
+        if not any(item.get_closest_marker(m) for m in ("integration", "e2e", "unit")):
             item.add_marker(pytest.mark.unit)
 
 
