@@ -154,6 +154,8 @@ campaigns = sa.Table(
     sa.Column("status", sa.Text, nullable=False, server_default="draft"),
     _ts("created_at"),
     _ts("updated_at"),
+    sa.Column("template_version", sa.Integer),
+    sa.Column("status_reason", sa.Text),
 )
 
 emails = sa.Table(
@@ -192,4 +194,24 @@ erasures = sa.Table(
     sa.Column("email_sha256", sa.Text, nullable=False),
     _ts("erased_at"),
     sa.Column("actor", sa.Text, nullable=False),
+)
+
+webhook_tokens = sa.Table(
+    "webhook_tokens",
+    metadata,
+    sa.Column("provider", sa.Text, primary_key=True),
+    sa.Column("token", sa.Text, primary_key=True),
+    _ts("seen_at"),
+)
+
+feedback_events = sa.Table(
+    "feedback_events",
+    metadata,
+    sa.Column("event_id", sa.Text, primary_key=True),
+    _account(),
+    sa.Column("contact_id", sa.BigInteger),
+    sa.Column("type", sa.Text, nullable=False),
+    sa.Column("bounce_type", sa.Text),
+    sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False),
+    _ts("processed_at"),
 )
