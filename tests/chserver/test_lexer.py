@@ -99,3 +99,16 @@ def test_large_dbt_style_ddl_classifies_in_linear_time() -> None:
         ratios.append(text.examined / len(text))
     assert all(r <= 3 for r in ratios), ratios
     assert ratios[1] <= ratios[0] * 1.05, ratios
+
+
+def test_a_string_of_many_backslash_escapes_classifies_in_linear_time() -> None:
+    # Regression: `_skip_quoted` searched for the closing quote again after every backslash, so
+    # a 2 MB literal of `\\n` escapes cost the server tens of seconds of CPU (quadratic).
+    ratios = []
+    for escapes in (2_000, 8_000):
+        text = _CountingText("SELECT '" + "\\n" * escapes + "' AS s")
+        st = classify(text)
+        assert st.keyword == "SELECT" and not st.multi and not st.incomplete
+        ratios.append(text.examined / len(text))
+    assert all(r <= 3 for r in ratios), ratios
+    assert ratios[1] <= ratios[0] * 1.05, ratios
