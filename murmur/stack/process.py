@@ -13,6 +13,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Callable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,23 +51,25 @@ def _reap() -> None:
             del _CHILDREN[pid]
 
 
+def _running(proc: psutil.Process) -> bool:
+    try:
+        return bool(proc.status() != psutil.STATUS_ZOMBIE)
+    except psutil.Error:
+        return False
+
+
 def _wait_gone(procs: list[psutil.Process], timeout: float) -> list[psutil.Process]:
     """Wait until each process has exited (a zombie counts as exited); return the survivors."""
-    deadline = time.monotonic() + timeout
     alive = list(procs)
-    while alive:
+
+    def gone() -> bool:
+        nonlocal alive
         _reap()
-        still = []
-        for proc in alive:
-            try:
-                if proc.status() != psutil.STATUS_ZOMBIE:
-                    still.append(proc)
-            except psutil.NoSuchProcess:
-                pass
-        alive = still
-        if not alive or time.monotonic() >= deadline:
-            break
-        time.sleep(0.05)
+        alive = [proc for proc in alive if _running(proc)]
+        return not alive
+
+    with suppress(TimeoutError):
+        wait_until(gone, timeout, "processes exiting", interval=0.05)
     return alive
 
 
