@@ -48,8 +48,10 @@ def register(sub: Any) -> None:
 class ProgressBar:
     """`[#####.....] 120,000 / 1,000,000 rows  12%` on one redrawn line of stderr."""
 
-    def __init__(self, stream: TextIO = sys.stderr, width: int = 30, every: float = 0.1) -> None:
-        self.stream, self.width, self.every = stream, width, every
+    def __init__(self, stream: TextIO | None = None, width: int = 30, every: float = 0.1) -> None:
+        # sys.stderr now, not at import: it may have been replaced since (pytest's capture does)
+        self.stream = stream if stream is not None else sys.stderr
+        self.width, self.every = width, every
         self.last = 0.0
 
     def __call__(self, done: int, total: int) -> None:
