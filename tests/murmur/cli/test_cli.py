@@ -237,6 +237,7 @@ def test_a_taken_configured_stack_port_is_exit_2_naming_the_port(
     assert f"configured port {port} is taken" in err and "MURMUR_STACK_SMTP_PORT" in err
 
 
+@pytest.mark.integration  # starts the SMTP sink
 def test_a_service_that_fails_to_start_is_exit_1(
     no_services: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
