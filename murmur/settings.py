@@ -42,7 +42,24 @@ class Settings(BaseSettings):
     kafka_bootstrap_servers: str | None = Field(default=None, description="host:port[,host:port]")
     smtp_url: str | None = Field(default=None, description="smtp://user:pass@host:port")
     api_host: str = "127.0.0.1"
-    api_port: int = 8000
+    api_port: int = Field(default=8000, ge=1, le=65535, description="Port of `murmur api serve`.")
+
+    # The local stack (`murmur stack up`): a fixed port per service; unset = a free port.
+    stack_postgres_port: int | None = Field(default=None, ge=1, le=65535)
+    stack_clickhouse_port: int | None = Field(default=None, ge=1, le=65535)
+    stack_kafka_port: int | None = Field(default=None, ge=1, le=65535)
+    stack_smtp_port: int | None = Field(default=None, ge=1, le=65535)
+
+    @field_validator(
+        "stack_postgres_port",
+        "stack_clickhouse_port",
+        "stack_kafka_port",
+        "stack_smtp_port",
+        mode="before",
+    )
+    @classmethod
+    def _blank_port_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("postgres_url", "dagster_postgres_url", "clickhouse_url", "smtp_url")
     @classmethod

@@ -40,3 +40,27 @@ def test_unset_urls_come_from_the_running_stack_file(tmp_path: Path) -> None:
     (tmp_path / "stack.json").write_text('{"urls": {"smtp_url": "smtp://127.0.0.1:2525"}}')
     settings = get_settings(state_dir=tmp_path)
     assert settings.require("smtp_url") == "smtp://127.0.0.1:2525"
+
+
+def test_stack_ports_are_read_through_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    from murmur.stack.manager import configured_ports
+
+    monkeypatch.setenv("MURMUR_STACK_POSTGRES_PORT", "5432")
+    monkeypatch.setenv("MURMUR_STACK_SMTP_PORT", "")  # blank = unset
+    settings = get_settings()
+    assert (settings.stack_postgres_port, settings.stack_smtp_port) == (5432, None)
+    assert configured_ports(settings) == {"postgres": 5432}
+    assert configured_ports(get_settings(stack_kafka_port=9092))["kafka"] == 9092
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "65536", "-1"])
+def test_a_bad_stack_port_names_the_variable(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv("MURMUR_STACK_KAFKA_PORT", value)
+    with pytest.raises(SettingsError, match="MURMUR_STACK_KAFKA_PORT"):
+        get_settings()
+
+
+def test_a_bad_api_port_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MURMUR_API_PORT", "99999")
+    with pytest.raises(SettingsError, match=r"MURMUR_API_PORT.*65535"):
+        get_settings()

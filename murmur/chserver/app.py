@@ -84,7 +84,8 @@ class App:
                 conn = self._connection(req, session_id, stack)
                 conn.prepare(req.settings, req.reserved.get("database") or None)
                 if st.data_insert:
-                    assert st.format_name is not None
+                    if st.format_name is None:  # read_statement sets it for data inserts
+                        raise ChError(62, "INSERT with data needs a FORMAT", "SYNTAX_ERROR")
                     outcome = conn.insert(
                         sql_text, st.format_name, _chain(data[st.data_offset :], body)
                     )

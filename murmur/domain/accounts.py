@@ -131,3 +131,22 @@ def revoke_api_key(
     if row is not None:
         audit(conn, row["account_id"], actor, "api_key.revoke", "api_key", row["api_key_id"])
     return dict(row) if row is not None else None
+
+
+def account_exists(conn: sa.Connection, account_id: uuid.UUID) -> bool:
+    """True when an account with this id exists."""
+    found = conn.execute(
+        sa.select(accounts.c.account_id).where(accounts.c.account_id == account_id)
+    ).first()
+    return found is not None
+
+
+def find_account_by_name(conn: sa.Connection, name: str) -> uuid.UUID | None:
+    """The id of the oldest account named `name` (names are not unique), or None."""
+    account_id: uuid.UUID | None = conn.execute(
+        sa.select(accounts.c.account_id)
+        .where(accounts.c.name == name)
+        .order_by(accounts.c.created_at, accounts.c.account_id)
+        .limit(1)
+    ).scalar()
+    return account_id

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import json
-import os
 import shlex
-import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -14,7 +12,9 @@ from pathlib import Path
 
 import psutil
 
-from murmur.stack.process import StackError, free_port, port_in_use, tail
+from murmur.net import free_port, wait_until
+from murmur.settings import Settings
+from murmur.stack.process import StackConfigError, StackError, port_in_use, tail
 from murmur.stack.services import SERVICES, Service
 
 ALL_SERVICES: tuple[str, ...] = tuple(SERVICES)
@@ -51,7 +51,7 @@ class Stack:
     ) -> None:
         unknown = set(services) - set(SERVICES)
         if unknown:
-            raise StackError(f"unknown service(s) {sorted(unknown)}; known: {list(SERVICES)}")
+            raise StackConfigError(f"unknown service(s) {sorted(unknown)}; known: {list(SERVICES)}")
         self.state_dir = state_dir.resolve()
         self.names = [n for n in ALL_SERVICES if n in services]
         self.ports = dict(ports or {})
@@ -108,17 +108,23 @@ class Stack:
 
     def _check_running(self, svc: Service, pid: int, say: Callable[[str], None]) -> None:
         """A running service is left alone; one that stays unhealthy is reported, never killed."""
-        deadline = time.monotonic() + svc.start_timeout
-        while not _safe(svc.healthy):
-            if svc.proc.pid() is None:
-                raise StackError(f"{svc.name} (pid {pid}) exited while checking its health")
-            if time.monotonic() > deadline:
-                raise StackError(
-                    f"{svc.name} (pid {pid}) is running but not healthy after "
-                    f"{svc.start_timeout:.0f}s; see `murmur stack logs {svc.name}`. It was left "
-                    "running: `murmur stack down` then `murmur stack up` restarts it."
-                )
-            time.sleep(0.5)
+        exited = False
+
+        def done() -> bool:
+            nonlocal exited
+            exited = svc.proc.pid() is None
+            return exited or _safe(svc.healthy)
+
+        try:
+            wait_until(done, svc.start_timeout, f"{svc.name} answering", interval=0.5)
+        except TimeoutError:
+            raise StackError(
+                f"{svc.name} (pid {pid}) is running but not healthy after "
+                f"{svc.start_timeout:.0f}s; see `murmur stack logs {svc.name}`. It was left "
+                "running: `murmur stack down` then `murmur stack up` restarts it."
+            ) from None
+        if exited:
+            raise StackError(f"{svc.name} (pid {pid}) exited while checking its health")
         say(f"{svc.name}: already running (pid {pid}, port {svc.port})")
 
     def _start(self, svc: Service, say: Callable[[str], None]) -> int:
@@ -126,7 +132,7 @@ class Stack:
         name = svc.name
         if name in self.ports:
             if port_in_use(svc.port):
-                raise StackError(
+                raise StackConfigError(
                     f"{name}: configured port {svc.port} is taken by "
                     f"{_who_has_port(svc.port)}; free it or choose another port "
                     f"(MURMUR_STACK_{name.upper()}_PORT)."
@@ -163,10 +169,10 @@ class Stack:
             result.append(ServiceStatus(name, svc.port, pid, healthy, svc.urls() if pid else {}))
         return result
 
-    def env_lines(self) -> list[str]:
+    def env_lines(self, statuses: list[ServiceStatus] | None = None) -> list[str]:
         """`export MURMUR_...=` lines for the running services, for `eval "$(murmur stack env)"`."""
         lines = [f"export MURMUR_STATE_DIR={shlex.quote(str(self.state_dir))}"]
-        for st in self.status():
+        for st in self.status() if statuses is None else statuses:
             for field, url in st.urls.items():
                 lines.append(f"export MURMUR_{field.upper()}={shlex.quote(url)}")
         return lines
@@ -183,15 +189,11 @@ def _safe(check: Callable[[], bool]) -> bool:
         return False
 
 
-def configured_ports(environ: dict[str, str] | None = None) -> dict[str, int]:
-    """Ports fixed through `MURMUR_STACK_<SERVICE>_PORT`; the rest are picked free."""
-    env = os.environ if environ is None else environ
+def configured_ports(settings: Settings) -> dict[str, int]:
+    """Ports fixed through `MURMUR_STACK_<SERVICE>_PORT` (settings `stack_<service>_port`)."""
     ports: dict[str, int] = {}
     for name in ALL_SERVICES:
-        var = f"MURMUR_STACK_{name.upper()}_PORT"
-        value = env.get(var)
-        if value:
-            if not value.isdigit() or not 0 < int(value) < 65536:
-                raise StackError(f"{var}={value!r} is not a TCP port number (1-65535)")
-            ports[name] = int(value)
+        port = getattr(settings, f"stack_{name}_port", None)
+        if port is not None:
+            ports[name] = int(port)
     return ports

@@ -13,21 +13,21 @@ import socket
 import subprocess
 import time
 from collections.abc import Callable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
+
+from murmur.net import wait_until
 
 
 class StackError(RuntimeError):
     """A local service could not be started, checked or stopped; the message says why."""
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    """Ask the kernel for a free TCP port on `host`."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
+class StackConfigError(StackError):
+    """The stack was asked for something that cannot work (unknown service, taken port)."""
 
 
 def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
@@ -51,23 +51,25 @@ def _reap() -> None:
             del _CHILDREN[pid]
 
 
+def _running(proc: psutil.Process) -> bool:
+    try:
+        return bool(proc.status() != psutil.STATUS_ZOMBIE)
+    except psutil.Error:
+        return False
+
+
 def _wait_gone(procs: list[psutil.Process], timeout: float) -> list[psutil.Process]:
     """Wait until each process has exited (a zombie counts as exited); return the survivors."""
-    deadline = time.monotonic() + timeout
     alive = list(procs)
-    while alive:
+
+    def gone() -> bool:
+        nonlocal alive
         _reap()
-        still = []
-        for proc in alive:
-            try:
-                if proc.status() != psutil.STATUS_ZOMBIE:
-                    still.append(proc)
-            except psutil.NoSuchProcess:
-                pass
-        alive = still
-        if not alive or time.monotonic() >= deadline:
-            break
-        time.sleep(0.05)
+        alive = [proc for proc in alive if _running(proc)]
+        return not alive
+
+    with suppress(TimeoutError):
+        wait_until(gone, timeout, "processes exiting", interval=0.05)
     return alive
 
 
@@ -159,24 +161,26 @@ class ManagedProcess:
 
     def wait_healthy(self, check: Callable[[], bool], timeout: float) -> None:
         """Poll `check` until it passes; fail with the log tail if the process dies or times out."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.pid() is None:
-                raise StackError(
-                    f"{self.name} exited during start. Last lines of {self.logfile}:\n"
-                    f"{tail(self.logfile)}"
-                )
-            try:
-                if check():
-                    return
-            except Exception:  # any failure means "not healthy yet"
-                pass
-            time.sleep(0.2)
-        self.stop()
-        raise StackError(
-            f"{self.name} did not become healthy within {timeout:.0f}s. Last lines of "
-            f"{self.logfile}:\n{tail(self.logfile)}"
-        )
+        exited = False
+
+        def done() -> bool:
+            nonlocal exited
+            exited = self.pid() is None
+            return exited or bool(check())
+
+        try:
+            wait_until(done, timeout, f"{self.name} becoming healthy", interval=0.2)
+        except TimeoutError:
+            self.stop()
+            raise StackError(
+                f"{self.name} did not become healthy within {timeout:.0f}s. Last lines of "
+                f"{self.logfile}:\n{tail(self.logfile)}"
+            ) from None
+        if exited:
+            raise StackError(
+                f"{self.name} exited during start. Last lines of {self.logfile}:\n"
+                f"{tail(self.logfile)}"
+            )
 
     def stop(self) -> bool:
         """Stop gracefully (stop signal, then SIGKILL after the grace period). True if it ran."""

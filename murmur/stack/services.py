@@ -7,26 +7,18 @@ import os
 import pwd
 import signal
 import smtplib
-import socket
 import subprocess
 import sys
 import warnings
 from abc import ABC, abstractmethod
 from pathlib import Path
 
+from murmur.kafka import TOPICS
+from murmur.net import port_open
 from murmur.stack.process import ManagedProcess, StackError, tail
 
 HOST = "127.0.0.1"
-TOPICS: tuple[str, ...] = ("email-events", "email-events-dlq")
 PG_DATABASES: tuple[str, ...] = ("murmur", "dagster")
-
-
-def tcp_open(port: int, host: str = HOST, timeout: float = 1.0) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
 
 
 def _pg_bin_path() -> Path:
@@ -119,7 +111,8 @@ class Postgres(Service):
             )
 
             entry = ensure_user_exists(user)
-            assert entry is not None
+            if entry is None:
+                raise StackError(f"postgres: cannot create the system user {user!r} to run as")
             ensure_prefix_permissions(self.data_dir.parent)
             ensure_prefix_permissions(bin_path)  # the venv may sit in a private (0700) dir
             ensure_folder_permissions(bin_path, 0o555)
@@ -238,7 +231,7 @@ class Kafka(Service):
         return {"kafka_bootstrap_servers": f"{HOST}:{self.port}"}
 
     def healthy(self) -> bool:
-        if not tcp_open(self.port):
+        if not port_open(self.port, HOST, timeout=1.0):
             return False
         from confluent_kafka.admin import AdminClient
 

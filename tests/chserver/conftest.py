@@ -8,28 +8,22 @@ runs a private server for the lifecycle tests that restart it.
 from __future__ import annotations
 
 import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import clickhouse_connect
 import pytest
 from clickhouse_connect.driver.client import Client
 
+from murmur.clickhouse import parse_url
+from murmur.net import free_port, wait_until
+
 REPO = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def ping(url: str, timeout: float = 1.0) -> bool:
@@ -59,15 +53,14 @@ def start_server(data_dir: Path, log_file: Path, *extra: str) -> ServerProcess:
     cmd += ["--host", "127.0.0.1", "--port", str(port), "--log-file", str(log_file), *extra]
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while not ping(url):
-        if proc.poll() is not None:
-            err = proc.stderr.read().decode() if proc.stderr else ""
-            raise RuntimeError(f"chserver exited with {proc.returncode}: {err}")
-        if time.monotonic() > deadline:
-            proc.kill()
-            raise RuntimeError("chserver did not answer /ping within 60 s")
-        time.sleep(0.05)
+    try:
+        wait_until(lambda: proc.poll() is not None or ping(url), 60, "chserver /ping", 0.05)
+    except TimeoutError:
+        proc.kill()
+        raise
+    if proc.poll() is not None:
+        err = proc.stderr.read().decode() if proc.stderr else ""
+        raise RuntimeError(f"chserver exited with {proc.returncode}: {err}")
     return ServerProcess(proc, url, data_dir, log_file)
 
 
@@ -78,14 +71,8 @@ def ch_url(clickhouse_url: str) -> str:
 
 
 def client_kwargs(url: str) -> dict[str, object]:
-    parts = urlsplit(url)
-    return {
-        "host": parts.hostname,
-        "port": parts.port or (8443 if parts.scheme == "https" else 8123),
-        "username": parts.username or "default",
-        "password": parts.password or "",
-        "secure": parts.scheme == "https",
-    }
+    """clickhouse-connect arguments for `url`, parsed by `murmur.clickhouse` (no database)."""
+    return dict(parse_url(url).client_kwargs())
 
 
 @pytest.fixture(scope="session")

@@ -89,6 +89,10 @@ def test_a_killed_service_shows_as_down_and_status_exits_non_zero(stack: Stack) 
     done = _cli(stack.state_dir, "status")
     assert done.returncode != 0
     assert "down" in done.stdout
+    env = _cli(stack.state_dir, "env")  # still useful for the others, and says what is missing
+    assert env.returncode == 0
+    assert "MURMUR_POSTGRES_URL=" in env.stdout and "MURMUR_SMTP_URL" not in env.stdout
+    assert "not running (no variables): smtp" in env.stderr
     stack.up()  # brings only the dead one back
     assert all(s.healthy for s in stack.status())
 

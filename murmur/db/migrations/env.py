@@ -10,7 +10,8 @@ config = context.config
 
 def run_migrations_online() -> None:
     url = config.get_main_option("sqlalchemy.url")
-    assert url, "murmur.db.migrate sets sqlalchemy.url"
+    if not url:
+        raise RuntimeError("sqlalchemy.url is not set: run migrations through murmur.db.migrate")
     engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
     try:
         with engine.connect() as connection:

@@ -1,4 +1,9 @@
-"""The `murmur` command line. Each command group lives in its own module with a `register()`."""
+"""The `murmur` command line: one module per command group, each with a `register()`.
+
+Exit codes: 0 success; 2 a usage or configuration error (bad arguments, a missing or malformed
+setting, an unreachable configured database, a file argument that cannot be used); 1 any other
+failure (a service that fails, an import that fails, something named that does not exist).
+"""
 
 from __future__ import annotations
 
@@ -10,13 +15,17 @@ from collections.abc import Sequence
 # Modules that add subcommands: each has `register(subparsers) -> None`; a command sets
 # `func(args) -> int` as its handler.
 COMMAND_MODULES: tuple[str, ...] = (
-    "murmur.cli_stack",
-    "murmur.cli_contacts",
-    "murmur.demo",
-    "murmur.cli_db",
-    "murmur.cli_account",
-    "murmur.cli_api",
+    "murmur.cli.stack",
+    "murmur.cli.contacts",
+    "murmur.cli.demo",
+    "murmur.cli.db",
+    "murmur.cli.accounts",
+    "murmur.cli.api",
 )
+
+
+class UsageError(Exception):
+    """A command's arguments are wrong; the message names the argument (exit 2)."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,6 +54,11 @@ def _postgres_unreachable(exc: Exception) -> str:
     return f"cannot connect to Postgres at {redact_url(url)} (from {source}): {reason}"
 
 
+def error(message: str) -> None:
+    """Print `murmur: error: message` on stderr."""
+    print(f"murmur: error: {message}", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -53,23 +67,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     from sqlalchemy.exc import OperationalError
 
     from murmur.settings import SettingsError
-    from murmur.stack.process import StackError
+    from murmur.stack.process import StackConfigError, StackError
 
     try:
         return int(args.func(args) or 0)
-    except (SettingsError, StackError) as exc:
-        print(f"murmur: error: {exc}", file=sys.stderr)
+    except (UsageError, SettingsError, StackConfigError) as exc:
+        error(str(exc))
         return 2
+    except StackError as exc:  # a service failed to start, stop or answer
+        error(str(exc))
+        return 1
     except (OperationalError, psycopg.OperationalError) as exc:
-        print(f"murmur: error: {_postgres_unreachable(exc)}", file=sys.stderr)
+        error(_postgres_unreachable(exc))
         return 2
     except CommandError as exc:  # alembic: unknown revision and the like
-        print(f"murmur: error: migrations: {exc}", file=sys.stderr)
+        error(f"migrations: {exc}")
         return 2
     except KeyboardInterrupt:
         print("murmur: interrupted", file=sys.stderr)
         return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -4,14 +4,28 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import math
+import os
 import sys
 import time
 import uuid
 from pathlib import Path
 from typing import Any, TextIO
 
+from murmur.cli import UsageError, error
 from murmur.db.engine import libpq_url
 from murmur.settings import get_settings
+
+
+def positive_mb(value: str) -> float:
+    """An argparse type: a size in MiB greater than 0."""
+    try:
+        mb = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {value!r}") from None
+    if not math.isfinite(mb) or mb <= 0:
+        raise argparse.ArgumentTypeError(f"must be a number of MiB greater than 0, got {value}")
+    return mb
 
 
 def register(sub: Any) -> None:
@@ -22,7 +36,7 @@ def register(sub: Any) -> None:
     imp.add_argument("file", type=Path, metavar="FILE", help="CSV, UTF-8 (a BOM is fine)")
     imp.add_argument("--account", required=True, type=uuid.UUID, help="account id (uuid)")
     imp.add_argument("--actor", default=None, help="name for the audit log (default: cli:$USER)")
-    imp.add_argument("--max-mb", type=float, default=None, help="refuse larger files (512)")
+    imp.add_argument("--max-mb", type=positive_mb, default=None, help="refuse larger files (512)")
     imp.add_argument("--errors", type=Path, default=None, help="write the error report here")
     imp.set_defaults(func=_import)
     errs = csub.add_parser("import-errors", help="print an import's error report (CSV)")
@@ -34,8 +48,10 @@ def register(sub: Any) -> None:
 class ProgressBar:
     """`[#####.....] 120,000 / 1,000,000 rows  12%` on one redrawn line of stderr."""
 
-    def __init__(self, stream: TextIO = sys.stderr, width: int = 30, every: float = 0.1) -> None:
-        self.stream, self.width, self.every = stream, width, every
+    def __init__(self, stream: TextIO | None = None, width: int = 30, every: float = 0.1) -> None:
+        # sys.stderr now, not at import: it may have been replaced since (pytest's capture does)
+        self.stream = stream if stream is not None else sys.stderr
+        self.width, self.every = width, every
         self.last = 0.0
 
     def __call__(self, done: int, total: int) -> None:
@@ -53,6 +69,31 @@ class ProgressBar:
         self.stream.flush()
 
 
+def _check_report_path(path: Path | None) -> None:
+    """Refuse an --errors path that cannot be written, before anything is imported."""
+    if path is None:
+        return
+    parent = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise UsageError(f"--errors {path}: is a directory")
+    if not parent.is_dir():
+        raise UsageError(f"--errors {path}: directory {parent} does not exist")
+    if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise UsageError(f"--errors {path}: not writable")
+
+
+def _account_exists(url: str, account_id: uuid.UUID) -> bool:
+    from murmur.db.engine import make_engine
+    from murmur.domain.accounts import account_exists
+
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            return account_exists(conn, account_id)
+    finally:
+        engine.dispose()
+
+
 def _import(args: argparse.Namespace) -> int:
     import psycopg
 
@@ -60,27 +101,24 @@ def _import(args: argparse.Namespace) -> int:
     from murmur.contacts_import.errors import ImportRefused
     from murmur.contacts_import.reader import DEFAULT_MAX_BYTES, preflight
 
-    url = libpq_url(get_settings().require("postgres_url"))
+    db_url = get_settings().require("postgres_url")
+    url = libpq_url(db_url)
     max_bytes = int(args.max_mb * 1024 * 1024) if args.max_mb else DEFAULT_MAX_BYTES
     if not args.file.is_file():
-        print(f"murmur: error: {args.file}: no such file", file=sys.stderr)
-        return 2
+        raise UsageError(f"{args.file}: no such file")
+    _check_report_path(args.errors)
     try:
         csv = preflight(args.file, max_bytes)
     except ImportRefused as exc:
-        print(f"murmur: error: {args.file}: refused: {exc.reason}", file=sys.stderr)
-        return 2
+        raise UsageError(f"{args.file}: refused: {exc.reason}") from None
+    if not _account_exists(db_url, args.account):
+        error(f"no account {args.account}")
+        return 1
     actor = args.actor or f"cli:{getpass.getuser()}"
     with (
         psycopg.connect(url, autocommit=True) as conn,
         psycopg.connect(url, autocommit=True) as status_conn,
     ):
-        found = conn.execute(
-            "select 1 from accounts where account_id = %s", (args.account,)
-        ).fetchone()
-        if found is None:
-            print(f"murmur: error: no account {args.account}", file=sys.stderr)
-            return 2
         import_id = jobs.queue_job(conn, args.account, csv, actor, args.file.name)
         print(f"import {import_id}: {csv.estimated_rows:,} rows (estimated)", file=sys.stderr)
         bar = ProgressBar()
@@ -92,9 +130,17 @@ def _import(args: argparse.Namespace) -> int:
             bar.close()
         job = store.get_job(conn, args.account, import_id) or {}
         if args.errors is not None:
-            with args.errors.open("wb") as out:
-                for chunk in store.iter_error_report(conn, import_id, account_id=args.account):
-                    out.write(chunk)
+            try:
+                with args.errors.open("wb") as out:
+                    for chunk in store.iter_error_report(conn, import_id, account_id=args.account):
+                        out.write(chunk)
+            except OSError as exc:
+                error(
+                    f"--errors {args.errors}: {exc.strerror or exc}; the import finished, read its "
+                    f"report with `murmur contacts import-errors {import_id} --account "
+                    f"{args.account}`"
+                )
+                return 1
     if result is None:
         print(f"import {import_id} failed, nothing imported: {job.get('error')}", file=sys.stderr)
         return 1
@@ -117,8 +163,8 @@ def _errors(args: argparse.Namespace) -> int:
     url = libpq_url(get_settings().require("postgres_url"))
     with psycopg.connect(url, autocommit=True) as conn:
         if store.get_job(conn, args.account, args.import_id) is None:
-            print(f"murmur: error: no import {args.import_id} in this account", file=sys.stderr)
-            return 2
+            error(f"no import {args.import_id} in this account")
+            return 1
         for chunk in store.iter_error_report(conn, args.import_id, account_id=args.account):
             sys.stdout.buffer.write(chunk)
     sys.stdout.flush()

@@ -32,6 +32,9 @@ def test_the_cli_migrates_bootstraps_an_account_and_manages_keys(
     assert main(["apikey", "revoke", key["api_key"]]) == 0
     assert main(["apikey", "revoke", "nosuchprefix"]) == 1
     assert main(["apikey", "create", "--account", "not-a-uuid", "--role", "viewer"]) == 2
+    unknown = "00000000-0000-0000-0000-00000000abcd"
+    assert main(["apikey", "create", "--account", unknown, "--role", "viewer"]) == 1
+    assert f"account {unknown} not found" in capsys.readouterr().err
     engine = make_engine(empty_db_url)
     with engine.connect() as conn:
         from_email = conn.execute(sa.text("select default_from_email from accounts")).scalar()

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import uuid
 from typing import Any
 
+from murmur.cli import UsageError, error
 from murmur.domain.accounts import ROLES
 from murmur.settings import get_settings
 
@@ -54,12 +54,26 @@ def _normalized(option: str, value: str | None) -> str | None:
     try:
         return normalize_email(value)
     except InvalidEmail as exc:
-        raise SystemExit(f"murmur: error: {option}: {exc}") from None
+        raise UsageError(f"{option}: {exc}") from None
+
+
+def _account_name(value: str) -> str:
+    """The name checked by the API's own rule for account names (length limit, no NUL)."""
+    from pydantic import TypeAdapter, ValidationError
+
+    from murmur.api.types import Name
+
+    try:
+        return str(TypeAdapter(Name).validate_python(value))
+    except ValidationError as exc:
+        reason = exc.errors()[0]["msg"]
+        raise UsageError(f"NAME: {reason} ({len(value)} given)") from None
 
 
 def _account_create(args: argparse.Namespace) -> int:
     from murmur.domain.accounts import create_account, create_api_key
 
+    name = _account_name(args.name)
     fields = {
         "plan": args.plan,
         "postal_address": args.postal_address,
@@ -70,7 +84,7 @@ def _account_create(args: argparse.Namespace) -> int:
     engine = _engine()
     try:
         with engine.begin() as conn:
-            account_id = create_account(conn, args.name, **fields)
+            account_id = create_account(conn, name, **fields)
             row, key = create_api_key(conn, account_id, "admin", "bootstrap admin")
     finally:
         engine.dispose()
@@ -83,24 +97,17 @@ def _account_create(args: argparse.Namespace) -> int:
 
 
 def _key_create(args: argparse.Namespace) -> int:
-    import sqlalchemy as sa
-
-    from murmur.db.tables import accounts
-    from murmur.domain.accounts import create_api_key
+    from murmur.domain.accounts import account_exists, create_api_key
 
     try:
         account_id = uuid.UUID(args.account)
     except ValueError:
-        print(f"murmur: error: --account: not a uuid: {args.account!r}", file=sys.stderr)
-        return 2
+        raise UsageError(f"--account: not a uuid: {args.account!r}") from None
     engine = _engine()
     try:
         with engine.begin() as conn:
-            known = conn.execute(
-                sa.select(accounts.c.account_id).where(accounts.c.account_id == account_id)
-            ).first()
-            if known is None:
-                print(f"murmur: error: account {account_id} not found", file=sys.stderr)
+            if not account_exists(conn, account_id):
+                error(f"account {account_id} not found")
                 return 1
             row, key = create_api_key(conn, account_id, args.role, args.name)
     finally:
@@ -126,7 +133,7 @@ def _key_revoke(args: argparse.Namespace) -> int:
     finally:
         engine.dispose()
     if row is None:
-        print(f"murmur: error: no API key with prefix {prefix!r}", file=sys.stderr)
+        error(f"no API key with prefix {prefix!r}")
         return 1
     print(f"API key {prefix} revoked at {row['revoked_at']:%Y-%m-%d %H:%M:%S%z}")
     return 0

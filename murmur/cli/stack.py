@@ -7,6 +7,7 @@ import json
 import sys
 from typing import Any
 
+from murmur.cli import error
 from murmur.settings import get_settings
 from murmur.stack.manager import ALL_SERVICES, Stack, configured_ports
 
@@ -23,7 +24,9 @@ def register(sub: Any) -> None:
     status = ssub.add_parser("status", help="URL, pid and health of each service")
     status.add_argument("--json", action="store_true", help="machine-readable output")
     status.set_defaults(func=_status)
-    env = ssub.add_parser("env", help="print `export MURMUR_...=` lines for eval")
+    env = ssub.add_parser(
+        "env", help="print `export MURMUR_...=` lines for eval (exit 1 when nothing runs)"
+    )
     env.set_defaults(func=_env)
     logs = ssub.add_parser("logs", help="the last lines of a service's log")
     logs.add_argument("service", choices=ALL_SERVICES)
@@ -33,7 +36,7 @@ def register(sub: Any) -> None:
 
 def _stack(services: list[str] | None = None) -> Stack:
     settings = get_settings()
-    return Stack(settings.state_dir, services or ALL_SERVICES, configured_ports())
+    return Stack(settings.state_dir, services or ALL_SERVICES, configured_ports(settings))
 
 
 def _up(args: argparse.Namespace) -> int:
@@ -70,8 +73,19 @@ def _print_status(statuses: list[Any]) -> None:
 
 
 def _env(args: argparse.Namespace) -> int:
-    for line in _stack().env_lines():
+    stack = _stack()
+    statuses = stack.status()
+    down = [s.name for s in statuses if not s.pid]
+    if len(down) == len(statuses):
+        error(
+            f"the local stack under {stack.state_dir} is not running: nothing to export "
+            "(`murmur stack up` starts it)"
+        )
+        return 1
+    for line in stack.env_lines(statuses):
         print(line)
+    if down:
+        print(f"murmur: warning: not running (no variables): {', '.join(down)}", file=sys.stderr)
     return 0
 
 
@@ -79,7 +93,7 @@ def _logs(args: argparse.Namespace) -> int:
     stack = _stack()
     logfile = stack.service(args.service).proc.logfile
     if not logfile.exists():
-        print(f"murmur: error: no log for {args.service} yet ({logfile})", file=sys.stderr)
+        error(f"no log for {args.service} yet ({logfile})")
         return 1
     print(stack.logs(args.service, args.lines))
     return 0
