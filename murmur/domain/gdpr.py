@@ -17,7 +17,7 @@ from murmur.db.tables import (
     import_jobs,
     suppressions,
 )
-from murmur.domain.audit import audit
+from murmur.domain.audit import audit, redact
 from murmur.domain.errors import Conflict
 from murmur.domain.suppression import ERASED_PREFIX, email_sha256, erasure_gate, lock_address
 
@@ -182,7 +182,7 @@ def erase_email(
             ).returning(suppressions.c.suppression_id)
         ).all()
     )
-    tomb = insert(erasures).values(account_id=account_id, email_sha256=digest, actor=actor)
+    tomb = insert(erasures).values(account_id=account_id, email_sha256=digest, actor=redact(actor))
     changed += len(
         conn.execute(tomb.on_conflict_do_nothing().returning(erasures.c.erasure_id)).all()
     )
