@@ -17,7 +17,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from murmur.db.tables import contacts
+from murmur.db.tables import contacts, suppressions
 from tests.murmur.conftest import MakeAccount, auth
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -83,6 +83,41 @@ def test_an_erasure_racing_a_create_of_the_same_address_always_wins(
             assert _contacts_of(db_engine, account_id, email) == [], (i, created.json())
             again = client.post("/api/v1/contacts", json={"email": email})
             assert again.status_code == 409, again.text
+
+
+# Regression: a rename to an address and a suppression of it raced its erasure the same way
+# (issue 8, item 1): both take the address lock and re-check the tombstone.
+def test_an_erasure_racing_a_rename_or_a_suppression_of_the_address_always_wins(
+    api_server: str, make_account: MakeAccount, db_engine: sa.Engine
+) -> None:
+    account_id, key = make_account("admin")
+    with httpx.Client(base_url=api_server, headers=auth(key), timeout=60) as client:
+        for i in range(ITERATIONS):
+            email = f"renamed-{i}@example.com"
+            made = client.post("/api/v1/contacts", json={"email": f"old-{i}@example.com"})
+            contact_id = made.json()["contact_id"]
+
+            def rename(contact_id: int = contact_id, email: str = email) -> httpx.Response:
+                return client.patch(f"/api/v1/contacts/{contact_id}", json={"email": email})
+
+            def suppress(email: str = email) -> httpx.Response:
+                return client.post("/api/v1/suppressions", json={"email": email})
+
+            def erase(email: str = email) -> httpx.Response:
+                return client.post("/api/v1/gdpr/erase", json={"email": email})
+
+            renamed, suppressed, erased = _together(rename, suppress, erase)
+            assert erased.status_code == 200, erased.text
+            assert renamed.status_code in (200, 409), renamed.text
+            assert suppressed.status_code in (201, 409), suppressed.text
+            assert _contacts_of(db_engine, account_id, email) == [], i
+            with db_engine.connect() as conn:
+                raw = conn.execute(
+                    sa.select(suppressions.c.reason).where(
+                        suppressions.c.account_id == account_id, suppressions.c.email == email
+                    )
+                ).all()
+            assert raw == [], i
 
 
 def _csv(target: str, iteration: int) -> bytes:
