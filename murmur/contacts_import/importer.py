@@ -37,12 +37,18 @@ from murmur.contacts_import.rows import CONTACT_COLUMNS, ERROR_SCHEMA, ROW, vali
 from murmur.contacts_import.store import WALL_CLOCK, ProgressFn, execute, lock_job, sql_text
 from murmur.db.tables import contacts, erasures, import_errors, import_jobs, suppressions
 from murmur.domain.audit import audit_insert
+from murmur.domain.consent import IN_THE_FUTURE, MAX_CLOCK_SKEW
 from murmur.domain.suppression import email_sha256_sql, erasure_gate, status_for_reason_sql
 
 ERASED_REASON = "erased: this address was erased on request (GDPR) and cannot be imported again"
 _JSONB_ARGS = 50  # key/value pairs per jsonb_build_object call (100 arguments at most)
 # the temp table, as far as the Core statements below need it (its columns vary per file)
-_ROWS = sa.table("import_rows", sa.column("row", sa.BigInteger), sa.column("email", sa.Text))
+_ROWS = sa.table(
+    "import_rows",
+    sa.column("row", sa.BigInteger),
+    sa.column("email", sa.Text),
+    sa.column("consent_at", sa.DateTime(timezone=True)),
+)
 _ERROR_COLUMNS = ("import_id", "row_number", "column_name", "reason", "value")
 # the status a suppression imposes, from the domain's rule (`sup` is the joined suppression)
 _SUPPRESSED_STATUS = sql.SQL(sql_text(status_for_reason_sql(sa.literal_column("sup.reason"))))
@@ -176,6 +182,23 @@ def _reject_erased(
     return erased.rowcount
 
 
+def _reject_future_consent(
+    conn: psycopg.Connection[Any], import_id: uuid.UUID, column: str | None
+) -> int:
+    """Move rows whose consent time is in the future (the domain's clock skew) to the report."""
+    if column is None:
+        return 0
+    gone = (
+        sa.delete(_ROWS)
+        .where(_ROWS.c.consent_at > WALL_CLOCK + MAX_CLOCK_SKEW)
+        .returning(_ROWS.c.row, _ROWS.c.consent_at)
+        .cte("gone")
+    )
+    reason = sa.literal(f"consent time {IN_THE_FUTURE}")
+    value = sa.cast(gone.c.consent_at, sa.Text)
+    return execute(conn, _error_rows(import_id, column, gone, reason, value).add_cte(gone)).rowcount
+
+
 def _report_duplicates(conn: psycopg.Connection[Any], import_id: uuid.UUID, column: str) -> int:
     """Report rows replaced by a later row with the same normalized address."""
     last_row = sa.func.max(_ROWS.c.row).over(partition_by=_ROWS.c.email).label("last_row")
@@ -234,6 +257,9 @@ def run_import(
             done += batch.rows.height + batch.errors.height
             if progress is not None:
                 progress(done, max(done, csv.estimated_rows))
+        consent_at = cmap.fields.get("consent_at")
+        consent_column = None if consent_at is None else cmap.header[consent_at]
+        error_rows += _reject_future_consent(conn, import_id, consent_column)
         execute(conn, erasure_gate(account_id, exclusive=True))  # held until commit
         error_rows += _reject_erased(conn, import_id, account_id, email_column)
         duplicates = _report_duplicates(conn, import_id, email_column)

@@ -17,6 +17,7 @@ from murmur.domain.errors import InvalidInput
 from murmur.domain.suppression import suppress
 
 MAX_CLOCK_SKEW = timedelta(days=1)  # a consent time may be this far ahead of our clock
+IN_THE_FUTURE = f"is in the future (more than {MAX_CLOCK_SKEW.days} day ahead of the server clock)"
 
 
 def check_consent_at(at: datetime | None, field: str = "consent_at") -> datetime | None:
@@ -29,11 +30,7 @@ def check_consent_at(at: datetime | None, field: str = "consent_at") -> datetime
     aware = at if at.tzinfo is not None else at.replace(tzinfo=UTC)
     latest = datetime.now(UTC) + MAX_CLOCK_SKEW
     if aware > latest:
-        raise InvalidInput(
-            f"consent time {aware.isoformat()} is in the future (more than"
-            f" {MAX_CLOCK_SKEW.days} day ahead of the server clock)",
-            field,
-        )
+        raise InvalidInput(f"consent time {aware.isoformat()} {IN_THE_FUTURE}", field)
     return at
 
 
