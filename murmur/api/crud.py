@@ -1,4 +1,4 @@
-"""Account-scoped query helpers shared by the resource routers."""
+"""Account-scoped query helpers shared by the resource routers (a missing row raises NotFound)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from pydantic import BaseModel
 
-from murmur.api.errors import not_found
+from murmur.domain.errors import NotFound
 
 
 class Page(BaseModel):
@@ -69,7 +69,7 @@ def get_one(
         query = query.with_for_update()
     row = conn.execute(query).mappings().one_or_none()
     if row is None:
-        raise not_found(what, object_id)
+        raise NotFound.of(what, object_id)
     return dict(row)
 
 
@@ -102,7 +102,7 @@ def update_one(
         .one_or_none()
     )
     if row is None:
-        raise not_found(what, object_id)
+        raise NotFound.of(what, object_id)
     return dict(row)
 
 
@@ -113,4 +113,4 @@ def delete_one(
         table.delete().where(table.c.account_id == account_id, id_column(table) == object_id)
     )
     if done.rowcount == 0:
-        raise not_found(what, object_id)
+        raise NotFound.of(what, object_id)

@@ -5,24 +5,51 @@ from __future__ import annotations
 import logging
 
 import sqlalchemy as sa
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from murmur.domain.errors import Conflict, DomainError, InvalidInput, NotFound
+
 log = logging.getLogger(__name__)
+_STATUS: dict[type[DomainError], int] = {NotFound: 404, Conflict: 409, InvalidInput: 422}
 
 
-def field_error(field: str, msg: str, status: int = 422, where: str = "body") -> HTTPException:
+def field_error(field: str, msg: str, status: int = 422, where: str = "body") -> DomainError:
     """An error naming the offending field, shaped like FastAPI's validation errors."""
-    kind = "conflict" if status == 409 else "value_error"
-    return HTTPException(status, [{"loc": [where, field], "msg": msg, "type": kind}])
+    if status == 409:
+        return Conflict(msg, field, where)
+    if status != 422:
+        raise ValueError(f"field errors are 409 or 422, not {status}")
+    return InvalidInput(msg, field, where)
 
 
-def not_found(what: str, object_id: object) -> HTTPException:
-    return HTTPException(404, f"{what} {object_id} not found")
+def not_found(what: str, object_id: object) -> NotFound:
+    return NotFound.of(what, object_id)
 
 
-def conflict(msg: str) -> HTTPException:
-    return HTTPException(409, msg)
+def conflict(msg: str) -> Conflict:
+    return Conflict(msg)
+
+
+def status_of(exc: DomainError) -> int:
+    """The HTTP status of a domain error (a plain DomainError is a 422)."""
+    for kind, status in _STATUS.items():
+        if isinstance(exc, kind):
+            return status
+    return 422
+
+
+def domain_error_body(exc: DomainError) -> dict[str, object]:
+    """`{"detail": message}`, or the validation shape when the error names a field."""
+    if exc.loc is None:
+        return {"detail": exc.message}
+    return {"detail": [{"loc": exc.loc, "msg": exc.message, "type": exc.kind}]}
+
+
+async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
+    if not isinstance(exc, DomainError):  # pragma: no cover - registered for DomainError only
+        raise exc
+    return JSONResponse(domain_error_body(exc), status_code=status_of(exc))
 
 
 def _first_line(exc: sa.exc.DBAPIError) -> str:
@@ -49,6 +76,7 @@ async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
 
 def install_error_handlers(app: FastAPI) -> None:
     """Backstops for values only the database rejects (specific checks come first in routes)."""
+    app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(sa.exc.DataError, _data_error)
     app.add_exception_handler(sa.exc.IntegrityError, _integrity_error)
     app.add_exception_handler(sa.exc.OperationalError, _unavailable)

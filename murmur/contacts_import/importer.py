@@ -10,7 +10,12 @@ Merge rules (last row of the file wins for a repeated address):
   status, and an address on the suppression list is imported with the matching non-subscribed
   status (bounce → bounced, complaint → complained, otherwise unsubscribed);
 - an address that was erased (GDPR tombstone in `erasures`) is rejected with reason "erased"
-  and its value is not stored in the error report.
+  and its value is not stored in the error report. The tombstones are checked at commit time,
+  under the account's erasure gate (`domain.suppression.erasure_gate`), so an erasure that runs
+  while the file loads is never undone by the import's commit.
+
+The status, tombstone and audit rules come from `murmur.domain`; this module only applies them
+set-based.
 """
 
 from __future__ import annotations
@@ -22,16 +27,31 @@ from typing import Any
 
 import polars as pl
 import psycopg
+import sqlalchemy as sa
 from psycopg import sql
-from psycopg.types.json import Jsonb
+from sqlalchemy.dialects.postgresql import UUID
 
 from murmur.contacts_import.errors import ImportFailed
 from murmur.contacts_import.reader import CsvFile, iter_batches
 from murmur.contacts_import.rows import CONTACT_COLUMNS, ERROR_SCHEMA, ROW, validate_batch
-from murmur.contacts_import.store import ProgressFn, lock_job
+from murmur.contacts_import.store import WALL_CLOCK, ProgressFn, execute, lock_job, sql_text
+from murmur.db.tables import contacts, erasures, import_errors, import_jobs, suppressions
+from murmur.domain.audit import audit_insert
+from murmur.domain.consent import IN_THE_FUTURE, MAX_CLOCK_SKEW
+from murmur.domain.suppression import email_sha256_sql, erasure_gate, status_for_reason_sql
 
 ERASED_REASON = "erased: this address was erased on request (GDPR) and cannot be imported again"
 _JSONB_ARGS = 50  # key/value pairs per jsonb_build_object call (100 arguments at most)
+# the temp table, as far as the Core statements below need it (its columns vary per file)
+_ROWS = sa.table(
+    "import_rows",
+    sa.column("row", sa.BigInteger),
+    sa.column("email", sa.Text),
+    sa.column("consent_at", sa.DateTime(timezone=True)),
+)
+_ERROR_COLUMNS = ("import_id", "row_number", "column_name", "reason", "value")
+# the status a suppression imposes, from the domain's rule (`sup` is the joined suppression)
+_SUPPRESSED_STATUS = sql.SQL(sql_text(status_for_reason_sql(sa.literal_column("sup.reason"))))
 
 
 @dataclass(frozen=True)
@@ -81,15 +101,14 @@ _UPSERT = """
 with src as (
     select distinct on (r.email) r.* from import_rows r order by r.email, r.row desc
 ), up as (
-    insert into contacts as c (account_id, email, first_name, last_name, custom_fields, status,
+    insert into {contacts} as c (account_id, email, first_name, last_name, custom_fields, status,
                                consent_source, consent_at, consent_ip)
     select {account}, s.email, s.first_name, s.last_name, {custom},
            case when sup.email is null then coalesce(s.status, 'subscribed')
-                when sup.reason = 'bounce' then 'bounced'
-                when sup.reason = 'complaint' then 'complained' else 'unsubscribed' end,
+                else {suppressed_status} end,
            s.consent_source, s.consent_at, s.consent_ip
     from src s
-    left join suppressions sup on sup.account_id = {account} and sup.email = s.email
+    left join {suppressions} sup on sup.account_id = {account} and sup.email = s.email
     order by s.email
     on conflict (account_id, email) do update set
         first_name = coalesce(excluded.first_name, c.first_name),
@@ -114,38 +133,85 @@ select count(*) filter (where inserted), count(*) filter (where not inserted) fr
 """
 
 
+def _error_rows(
+    import_id: uuid.UUID,
+    column: str,
+    rows: sa.FromClause,
+    reason: sa.ColumnElement[str],
+    value: sa.ColumnElement[str],
+    *where: sa.ColumnElement[bool],
+) -> sa.Insert:
+    """Insert into the error report one row per row of `rows` (which has a `row` column)."""
+    select = sa.select(
+        sa.literal(import_id, UUID(as_uuid=True)), rows.c.row, sa.literal(column), reason, value
+    )
+    return import_errors.insert().from_select(_ERROR_COLUMNS, select.where(*where))
+
+
 def _reject_erased(
     conn: psycopg.Connection[Any], import_id: uuid.UUID, account_id: uuid.UUID, column: str
 ) -> int:
-    """Move rows whose address has an erasure tombstone out of the load, into the report."""
-    has_erasures = conn.execute(
-        "select exists (select 1 from erasures where account_id = %s)", (account_id,)
-    ).fetchone()
+    """Move rows whose address has an erasure tombstone out of the load, into the report.
+
+    Also blanks reported values of this import that quote an erased address. Run it under the
+    erasure gate, just before the upsert.
+    """
+    mine = erasures.c.account_id == account_id
+    has_erasures = execute(conn, sa.select(sa.exists().where(mine))).fetchone()
     if not has_erasures or not has_erasures[0]:
         return 0
-    erased = conn.execute(
-        "with gone as (delete from import_rows r using erasures e"
-        " where e.account_id = %s"
-        " and e.email_sha256 = encode(sha256(convert_to(r.email, 'UTF8')), 'hex')"
-        " returning r.row)"
-        " insert into import_errors (import_id, row_number, column_name, reason, value)"
-        " select %s, row, %s, %s, '' from gone",
-        (account_id, import_id, column, ERASED_REASON),
+    gone = (
+        sa.delete(_ROWS)
+        .where(mine, erasures.c.email_sha256 == email_sha256_sql(_ROWS.c.email))
+        .returning(_ROWS.c.row)
+        .cte("gone")
+    )
+    insert = _error_rows(import_id, column, gone, sa.literal(ERASED_REASON), sa.literal(""))
+    erased = execute(conn, insert.add_cte(gone))
+    quoted = email_sha256_sql(sa.func.lower(sa.func.btrim(import_errors.c.value)))
+    execute(
+        conn,
+        import_errors.update()
+        .where(
+            import_errors.c.import_id == import_id,
+            import_errors.c.value != "",
+            quoted.in_(sa.select(erasures.c.email_sha256).where(mine)),
+        )
+        .values(value=""),
     )
     return erased.rowcount
 
 
+def _reject_future_consent(
+    conn: psycopg.Connection[Any], import_id: uuid.UUID, column: str | None
+) -> int:
+    """Move rows whose consent time is in the future (the domain's clock skew) to the report."""
+    if column is None:
+        return 0
+    gone = (
+        sa.delete(_ROWS)
+        .where(_ROWS.c.consent_at > WALL_CLOCK + MAX_CLOCK_SKEW)
+        .returning(_ROWS.c.row, _ROWS.c.consent_at)
+        .cte("gone")
+    )
+    reason = sa.literal(f"consent time {IN_THE_FUTURE}")
+    value = sa.cast(gone.c.consent_at, sa.Text)
+    return execute(conn, _error_rows(import_id, column, gone, reason, value).add_cte(gone)).rowcount
+
+
 def _report_duplicates(conn: psycopg.Connection[Any], import_id: uuid.UUID, column: str) -> int:
     """Report rows replaced by a later row with the same normalized address."""
-    cur = conn.execute(
-        "insert into import_errors (import_id, row_number, column_name, reason, value)"
-        " select %s, row, %s, 'duplicate email: row ' || last_row || ' has the same address"
-        " and replaces this one (last row wins)', email"
-        " from (select row, email, max(row) over (partition by email) as last_row"
-        "       from import_rows) d where row < last_row",
-        (import_id, column),
+    last_row = sa.func.max(_ROWS.c.row).over(partition_by=_ROWS.c.email).label("last_row")
+    ranked = sa.select(_ROWS.c.row, _ROWS.c.email, last_row).subquery("d")
+    reason = (
+        sa.literal("duplicate email: row ")
+        + sa.cast(ranked.c.last_row, sa.Text)
+        + sa.literal(" has the same address and replaces this one (last row wins)")
     )
-    return cur.rowcount
+    later = ranked.c.row < ranked.c.last_row
+    return execute(
+        conn, _error_rows(import_id, column, ranked, reason, ranked.c.email, later)
+    ).rowcount
 
 
 def run_import(
@@ -170,9 +236,12 @@ def run_import(
             for c in (*CONTACT_COLUMNS, *(f"cf_{k}" for k in range(len(cmap.custom))))
         )
     )
-    copy_errors = sql.SQL(
-        "copy import_errors (row_number, column_name, reason, value, import_id)"
-        " from stdin (format csv)"
+    copy_errors = sql.SQL("copy {} ({}) from stdin (format csv)").format(
+        sql.Identifier(import_errors.name),
+        sql.SQL(", ").join(
+            sql.Identifier(import_errors.c[c].name)
+            for c in ("row_number", "column_name", "reason", "value", "import_id")
+        ),
     )
     done = error_rows = 0
     with conn.transaction():
@@ -188,14 +257,22 @@ def run_import(
             done += batch.rows.height + batch.errors.height
             if progress is not None:
                 progress(done, max(done, csv.estimated_rows))
+        consent_at = cmap.fields.get("consent_at")
+        consent_column = None if consent_at is None else cmap.header[consent_at]
+        error_rows += _reject_future_consent(conn, import_id, consent_column)
+        execute(conn, erasure_gate(account_id, exclusive=True))  # held until commit
         error_rows += _reject_erased(conn, import_id, account_id, email_column)
         duplicates = _report_duplicates(conn, import_id, email_column)
         statement = sql.SQL(_UPSERT).format(
             account=sql.Literal(str(account_id)) + sql.SQL("::uuid"),
             custom=_custom_fields_sql(cmap.custom_keys),
+            contacts=sql.Identifier(contacts.name),
+            suppressions=sql.Identifier(suppressions.name),
+            suppressed_status=_SUPPRESSED_STATUS,
         )
         counts = conn.execute(statement).fetchone()
-        assert counts is not None
+        if counts is None:
+            raise ImportFailed("the upsert returned no counts")
         inserted, updated = int(counts[0]), int(counts[1])
         loaded = done - error_rows - duplicates
         result = ImportResult(
@@ -206,22 +283,24 @@ def run_import(
             duplicates=duplicates,
             error_rows=error_rows,
         )
-        finished = conn.execute(
-            "update import_jobs set status = 'succeeded', finished_at = now(), updated_at = now(),"
-            " processed_rows = %(total_rows)s, total_rows = %(total_rows)s,"
-            " inserted = %(inserted)s, updated = %(updated)s, unchanged = %(unchanged)s,"
-            " duplicates = %(duplicates)s, error_rows = %(error_rows)s"
-            " where account_id = %(account_id)s and import_id = %(import_id)s"
-            " and status in ('queued', 'running')",
-            {**asdict(result), "import_id": import_id, "account_id": account_id},
+        job = (import_jobs.c.account_id == account_id, import_jobs.c.import_id == import_id)
+        finished = execute(
+            conn,
+            import_jobs.update()
+            .where(*job, import_jobs.c.status.in_(("queued", "running")))
+            .values(
+                status="succeeded",
+                finished_at=WALL_CLOCK,
+                updated_at=WALL_CLOCK,
+                processed_rows=done,
+                **asdict(result),
+            ),
         )
         if finished.rowcount != 1:
             raise ImportFailed("the job was no longer queued or running; upload the file again")
         details = {"import_id": str(import_id), "filename": filename, **asdict(result)}
-        conn.execute(
-            "insert into audit_log (account_id, actor, action, object_type, object_id, details)"
-            " values (%s, %s, 'contacts.import', 'import', %s, %s)",
-            (account_id, actor, str(import_id), Jsonb(details)),
+        execute(
+            conn, audit_insert(account_id, actor, "contacts.import", "import", import_id, details)
         )
     if progress is not None:
         progress(done, done)

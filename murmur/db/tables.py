@@ -1,6 +1,7 @@
-"""SQLAlchemy Core mirror of migration 0001, used to build queries (the migration is the truth).
+"""SQLAlchemy Core mirror of the migrations, used to build queries (the migrations are the truth).
 
-`tests/murmur/db` checks that every table and column here exists in the migrated database.
+`tests/murmur/db` checks both directions: every migrated table and column is here, and every
+table and column here is migrated.
 """
 
 from __future__ import annotations
@@ -214,4 +215,43 @@ feedback_events = sa.Table(
     sa.Column("bounce_type", sa.Text),
     sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False),
     _ts("processed_at"),
+)
+
+import_jobs = sa.Table(
+    "import_jobs",
+    metadata,
+    sa.Column(
+        "import_id",
+        UUID(as_uuid=True),
+        primary_key=True,
+        server_default=sa.text("gen_random_uuid()"),
+    ),
+    _account(),
+    sa.Column("status", sa.Text, nullable=False, server_default="queued"),
+    sa.Column("filename", sa.Text),
+    sa.Column("size_bytes", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("total_rows", sa.BigInteger),
+    sa.Column("processed_rows", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("inserted", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("updated", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("unchanged", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("duplicates", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("error_rows", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("columns", JSONB, nullable=False, server_default="{}"),
+    sa.Column("error", sa.Text),
+    sa.Column("actor", sa.Text, nullable=False),
+    _ts("created_at"),
+    _ts("started_at", nullable=True),
+    _ts("finished_at", nullable=True),
+    _ts("updated_at"),
+)
+
+import_errors = sa.Table(
+    "import_errors",
+    metadata,
+    sa.Column("import_id", UUID(as_uuid=True), nullable=False),
+    sa.Column("row_number", sa.BigInteger, nullable=False),
+    sa.Column("column_name", sa.Text, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("value", sa.Text, nullable=False, server_default=""),
 )

@@ -6,14 +6,32 @@ The audit entries hold no address or IP (the log is append-only and survives era
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from ipaddress import IPv4Address, IPv6Address
 
 import sqlalchemy as sa
 
 from murmur.db.tables import contacts
 from murmur.domain.audit import audit
+from murmur.domain.errors import InvalidInput
 from murmur.domain.suppression import suppress
+
+MAX_CLOCK_SKEW = timedelta(days=1)  # a consent time may be this far ahead of our clock
+IN_THE_FUTURE = f"is in the future (more than {MAX_CLOCK_SKEW.days} day ahead of the server clock)"
+
+
+def check_consent_at(at: datetime | None, field: str = "consent_at") -> datetime | None:
+    """`at` if it is a plausible consent time; InvalidInput (naming `field`) if in the future.
+
+    A time without a zone is taken as UTC; up to MAX_CLOCK_SKEW ahead is allowed.
+    """
+    if at is None:
+        return None
+    aware = at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+    latest = datetime.now(UTC) + MAX_CLOCK_SKEW
+    if aware > latest:
+        raise InvalidInput(f"consent time {aware.isoformat()} {IN_THE_FUTURE}", field)
+    return at
 
 
 def record_consent(
@@ -25,7 +43,11 @@ def record_consent(
     ip: IPv4Address | IPv6Address | None = None,
     actor: str = "system",
 ) -> bool:
-    """Store consent (source, time, IP) on the contact and audit it; False if no such contact."""
+    """Store consent (source, time, IP) on the contact and audit it; False if no such contact.
+
+    InvalidInput if `at` is in the future. The audit entry redacts addresses in `source`.
+    """
+    check_consent_at(at)
     done = conn.execute(
         contacts.update()
         .where(contacts.c.account_id == account_id, contacts.c.contact_id == contact_id)

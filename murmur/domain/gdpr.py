@@ -8,35 +8,47 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 
-from murmur.db.tables import audit_log, contacts, emails, erasures, suppressions
-from murmur.domain.audit import audit
-from murmur.domain.suppression import ERASED_PREFIX, email_sha256
+from murmur.db.tables import (
+    audit_log,
+    contacts,
+    emails,
+    erasures,
+    import_errors,
+    import_jobs,
+    suppressions,
+)
+from murmur.domain.audit import audit, redact
+from murmur.domain.errors import Conflict
+from murmur.domain.suppression import ERASED_PREFIX, email_sha256, erasure_gate, lock_address
 
 ERASED_ERROR = "[erased]"
-# Import error reports quote raw cells: drop every reported row that held the address.
-_DELETE_IMPORT_ERRORS = sa.text(
-    """
-    delete from import_errors e
-    using (
-        select distinct x.import_id, x.row_number
-        from import_errors x
-        join import_jobs j on j.import_id = x.import_id
-        where j.account_id = :account_id and lower(btrim(x.value)) = :email
-    ) hit
-    where e.import_id = hit.import_id and e.row_number = hit.row_number
-    """
-)
+_LOCK_RETRIES = 5
 
 
-_IMPORT_ERRORS = sa.text(
-    """
-    select x.import_id, x.row_number, x.column_name, x.reason, x.value
-    from import_errors x
-    join import_jobs j on j.import_id = x.import_id
-    where j.account_id = :account_id and lower(btrim(x.value)) = :email
-    order by j.created_at, x.row_number
-    """
-)
+def _quoting_import_errors(account_id: uuid.UUID, email: str) -> sa.Select[Any]:
+    """Import error-report rows of the account whose value is the address (raw cells quote it)."""
+    return (
+        sa.select(import_errors)
+        .join(import_jobs, import_jobs.c.import_id == import_errors.c.import_id)
+        .where(
+            import_jobs.c.account_id == account_id,
+            sa.func.lower(sa.func.btrim(import_errors.c.value)) == email,
+        )
+    )
+
+
+def _delete_import_errors(account_id: uuid.UUID, email: str) -> sa.Delete:
+    """Drop every reported row (all its columns) that held the address."""
+    hit = (
+        _quoting_import_errors(account_id, email)
+        .with_only_columns(import_errors.c.import_id, import_errors.c.row_number)
+        .distinct()
+        .subquery("hit")
+    )
+    return import_errors.delete().where(
+        import_errors.c.import_id == hit.c.import_id,
+        import_errors.c.row_number == hit.c.row_number,
+    )
 
 
 def _rows(conn: sa.Connection, query: sa.Select[Any]) -> list[dict[str, Any]]:
@@ -86,12 +98,18 @@ def export_contact(
             .order_by(emails.c.queued_at),
         ),
         "audit": _rows(conn, _contact_audit(account_id, contact_id)),
-        "import_errors": [
-            dict(r)
-            for r in conn.execute(
-                _IMPORT_ERRORS, {"account_id": account_id, "email": contact["email"]}
-            ).mappings()
-        ],
+        "import_errors": _rows(
+            conn,
+            _quoting_import_errors(account_id, contact["email"])
+            .with_only_columns(
+                import_errors.c.import_id,
+                import_errors.c.row_number,
+                import_errors.c.column_name,
+                import_errors.c.reason,
+                import_errors.c.value,
+            )
+            .order_by(import_jobs.c.created_at, import_errors.c.row_number),
+        ),
     }
 
 
@@ -102,14 +120,24 @@ def erase_contact(
 
     A repeated call returns the first call's result from the audit log.
     """
-    contact = conn.execute(
-        sa.select(contacts.c.email)
-        .where(contacts.c.account_id == account_id, contacts.c.contact_id == contact_id)
-        .with_for_update()
-    ).one_or_none()
-    if contact is None:
-        return _previous_erasure(conn, account_id, contact_id)
-    return erase_email(conn, account_id, contact.email, actor, contact_id)
+    by_id = (contacts.c.account_id == account_id, contacts.c.contact_id == contact_id)
+    for _ in range(_LOCK_RETRIES):  # the address is locked first (lock order: address, row)
+        email = conn.execute(sa.select(contacts.c.email).where(*by_id)).scalar()
+        if email is None:
+            return _previous_erasure(conn, account_id, contact_id)
+        _lock_for_erasure(conn, account_id, email)
+        locked = conn.execute(sa.select(contacts.c.email).where(*by_id).with_for_update()).scalar()
+        if locked is None:
+            return _previous_erasure(conn, account_id, contact_id)
+        if locked == email:
+            return erase_email(conn, account_id, email, actor, contact_id)
+    raise Conflict(f"contact {contact_id} keeps changing its address; retry the erasure")
+
+
+def _lock_for_erasure(conn: sa.Connection, account_id: uuid.UUID, email: str) -> None:
+    """Hold the account's erasure gate (shared) and the address lock, in that order."""
+    conn.execute(erasure_gate(account_id, exclusive=False))
+    lock_address(conn, account_id, email)
 
 
 def erase_email(
@@ -128,7 +156,11 @@ def erase_email(
     `contact.erase` (hash and ids, never the address) whenever something changed. Works when the
     contact row is already gone. Returns `{contact_id, email_sha256, erased_at}`, the same on
     every repeat: `contact_id` is the erased contact's id, None if there was none.
+
+    Serialized with every write of the address (see `murmur.domain.suppression`): a contact
+    created or imported concurrently is either seen and deleted here or refused after.
     """
+    _lock_for_erasure(conn, account_id, email)  # (re-entrant: erase_contact holds it already)
     if contact_id is None:
         contact_id = conn.execute(
             sa.select(contacts.c.contact_id)
@@ -150,7 +182,7 @@ def erase_email(
             ).returning(suppressions.c.suppression_id)
         ).all()
     )
-    tomb = insert(erasures).values(account_id=account_id, email_sha256=digest, actor=actor)
+    tomb = insert(erasures).values(account_id=account_id, email_sha256=digest, actor=redact(actor))
     changed += len(
         conn.execute(tomb.on_conflict_do_nothing().returning(erasures.c.erasure_id)).all()
     )
@@ -192,9 +224,7 @@ def _delete_held_data(
         )
         .values(error=ERASED_ERROR)
     ).rowcount
-    changed += conn.execute(
-        _DELETE_IMPORT_ERRORS, {"account_id": account_id, "email": email}
-    ).rowcount
+    changed += conn.execute(_delete_import_errors(account_id, email)).rowcount
     if contact_id is not None:
         changed += conn.execute(
             contacts.delete().where(

@@ -108,3 +108,41 @@ def make_account(db_engine: sa.Engine) -> MakeAccount:
 
 def auth(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
+
+
+@pytest.fixture(scope="module")
+def api_server(migrated_db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real `murmur api serve` process over the module's database; yields its base URL."""
+    import os
+    import subprocess
+    import sys
+
+    import httpx
+
+    from murmur.net import free_port, wait_until
+
+    port = free_port()
+    state = tmp_path_factory.mktemp("api-server-state")
+    env = {**os.environ, "MURMUR_POSTGRES_URL": migrated_db_url, "MURMUR_STATE_DIR": str(state)}
+    log = (state / "api.log").open("wb")
+    argv = [sys.executable, "-m", "murmur", "api", "serve", "--host", "127.0.0.1"]
+    proc = subprocess.Popen([*argv, "--port", str(port)], env=env, stdout=log, stderr=log)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(
+            lambda: (
+                proc.poll() is None
+                and httpx.get(f"{base}/api/v1/openapi.json", timeout=2).status_code == 200
+            ),
+            60,
+            f"murmur api serve on port {port} (log: {state / 'api.log'})",
+        )
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()

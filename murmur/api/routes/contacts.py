@@ -4,33 +4,23 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any
 
-import sqlalchemy as sa
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, IPvAnyAddress
+from pydantic import AfterValidator, BaseModel, ConfigDict, IPvAnyAddress
 
 from murmur.api import crud
 from murmur.api.deps import Editor, Engine, Viewer
-from murmur.api.errors import conflict, field_error, not_found
+from murmur.api.errors import not_found
 from murmur.api.types import After, Email, IdPath, JsonObject, Limit, Offset, ShortText
 from murmur.db.tables import contacts
-from murmur.domain.audit import audit
-from murmur.domain.consent import record_consent, withdraw_consent
-from murmur.domain.suppression import (
-    is_erased,
-    suppress,
-    suppressed_emails,
-    suppression_status,
-)
+from murmur.domain import contacts as domain
+from murmur.domain.consent import check_consent_at, record_consent, withdraw_consent
+from murmur.domain.suppression import ContactStatus
 
 router = APIRouter(prefix="/contacts", tags=["contacts"])
-Status = Literal["subscribed", "unsubscribed", "bounced", "complained"]
-STATUS_REASON = {"unsubscribed": "unsubscribe", "bounced": "bounce", "complained": "complaint"}
-ERASED = (
-    "this address was erased under GDPR; an admin must lift the erasure first"
-    " (DELETE /suppressions/{id} of its `erasure` suppression)"
-)
+Status = ContactStatus
+ConsentAt = Annotated[datetime | None, AfterValidator(check_consent_at)]
 
 
 class ContactOut(BaseModel):
@@ -55,7 +45,7 @@ class ContactPage(crud.Page):
 class ConsentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     source: ShortText
-    at: datetime | None = None
+    at: ConsentAt = None
     ip: IPvAnyAddress | None = None
 
 
@@ -82,21 +72,6 @@ class UnsubscribeIn(BaseModel):
     source: ShortText | None = None
 
 
-def _email_taken(conn: sa.Connection, account_id: uuid.UUID, email: str) -> bool:
-    query = sa.select(contacts.c.contact_id).where(
-        contacts.c.account_id == account_id, contacts.c.email == email
-    )
-    return conn.execute(query).first() is not None
-
-
-def _check_new_address(conn: sa.Connection, account_id: uuid.UUID, email: str) -> None:
-    """409 if the address is taken by another contact or was erased (GDPR tombstone)."""
-    if _email_taken(conn, account_id, email):
-        raise field_error("email", "a contact with this email already exists", 409)
-    if is_erased(conn, account_id, email):
-        raise field_error("email", ERASED, 409)
-
-
 @router.post("", status_code=201, response_model=ContactOut)
 def create_contact(body: ContactIn, principal: Editor, engine: Engine) -> dict[str, Any]:
     """Create one contact; bulk loads go through the CSV import, with the same rules.
@@ -105,30 +80,17 @@ def create_contact(body: ContactIn, principal: Editor, engine: Engine) -> dict[s
     or (unsubscribe, manual) `unsubscribed`. An erased address (GDPR) is refused with 409 until
     an admin lifts its erasure.
     """
+    consent = None
+    if body.consent is not None:
+        consent = domain.Consent(body.consent.source, body.consent.at, body.consent.ip)
     with engine.begin() as conn:
-        _check_new_address(conn, principal.account_id, body.email)
-        status = suppression_status(conn, principal.account_id, body.email)
-        row = conn.execute(
-            contacts.insert()
-            .values(
-                account_id=principal.account_id,
-                status=status or "subscribed",
-                **body.model_dump(exclude={"consent"}),
-            )
-            .returning(contacts.c.contact_id)
-        ).one()
-        audit(conn, principal.account_id, principal.actor, "contact.create", "contact", row[0])
-        if body.consent is not None:
-            record_consent(
-                conn,
-                principal.account_id,
-                row[0],
-                body.consent.source,
-                body.consent.at,
-                body.consent.ip,
-                principal.actor,
-            )
-        return crud.get_one(conn, contacts, principal.account_id, row[0], "contact")
+        return domain.create_contact(
+            conn,
+            principal.account_id,
+            principal.actor,
+            body.model_dump(exclude={"consent"}),
+            consent,
+        )
 
 
 @router.get("", response_model=ContactPage)
@@ -170,43 +132,14 @@ def update_contact(
     (409) while the address is suppressed. A new email follows the create rules: 409 if taken
     or erased; if it is suppressed, a subscribed contact takes the suppression's status.
     """
-    values = body.model_dump(exclude_unset=True)
-    for field in ("email", "custom_fields", "status"):
-        if field in values and values[field] is None:
-            raise field_error(field, "must not be null")
-    account_id = principal.account_id
     with engine.begin() as conn:
-        current = crud.get_one(conn, contacts, account_id, contact_id, "contact", for_update=True)
-        email = values.get("email", current["email"])
-        new_email = email != current["email"]
-        if new_email:
-            _check_new_address(conn, account_id, email)
-        status = values.pop("status", None)
-        if status == "subscribed" and suppressed_emails(conn, account_id, [email]):
-            raise conflict(
-                "status: cannot resubscribe a suppressed address; delete its suppression first"
-            )
-        if new_email and status is None and current["status"] == "subscribed":
-            imposed = suppression_status(conn, account_id, email)
-            if imposed is not None:
-                values["status"] = imposed
-        if values:
-            crud.update_one(conn, contacts, account_id, contact_id, values, "contact")
-        if status in STATUS_REASON:
-            suppress(conn, account_id, email, STATUS_REASON[status], "api", principal.actor)
-        elif status == "subscribed":
-            crud.update_one(conn, contacts, account_id, contact_id, {"status": status}, "contact")
-        changed = sorted([*values, *(["status"] if status else [])])
-        audit(
+        return domain.update_contact(
             conn,
-            account_id,
+            principal.account_id,
             principal.actor,
-            "contact.update",
-            "contact",
             contact_id,
-            {"fields": changed},
+            body.model_dump(exclude_unset=True),
         )
-        return crud.get_one(conn, contacts, account_id, contact_id, "contact")
 
 
 @router.delete("/{contact_id}", status_code=204)
@@ -216,8 +149,7 @@ def delete_contact(contact_id: IdPath, principal: Editor, engine: Engine) -> Non
     For GDPR erasure use `/erase`, or `POST /gdpr/erase` with the address once the row is gone.
     """
     with engine.begin() as conn:
-        crud.delete_one(conn, contacts, principal.account_id, contact_id, "contact")
-        audit(conn, principal.account_id, principal.actor, "contact.delete", "contact", contact_id)
+        domain.delete_contact(conn, principal.account_id, principal.actor, contact_id)
 
 
 @router.post("/{contact_id}/consent", response_model=ContactOut)

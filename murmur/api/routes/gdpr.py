@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter
 from fastapi.encoders import jsonable_encoder
 from pydantic import BaseModel, ConfigDict
 
 from murmur.api.deps import Admin, Engine
 from murmur.api.types import Email, IdPath
+from murmur.domain.errors import NotFound
 from murmur.domain.gdpr import erase_contact, erase_email, export_contact
 
 router = APIRouter(tags=["gdpr"])
@@ -46,7 +47,7 @@ def export(contact_id: IdPath, principal: Admin, engine: Engine) -> Any:
     with engine.connect() as conn:
         data = export_contact(conn, principal.account_id, contact_id)
     if data is None:
-        raise HTTPException(404, f"contact {contact_id} not found")
+        raise NotFound.of("contact", contact_id)
     return jsonable_encoder(data)
 
 
@@ -61,10 +62,9 @@ def erase(contact_id: IdPath, principal: Admin, engine: Engine) -> dict[str, Any
     with engine.begin() as conn:
         result = erase_contact(conn, principal.account_id, contact_id, principal.actor)
     if result is None:
-        raise HTTPException(
-            404,
+        raise NotFound(
             f"contact {contact_id} not found; if it was deleted, erase its address with "
-            "POST /api/v1/gdpr/erase",
+            "POST /api/v1/gdpr/erase"
         )
     return result
 

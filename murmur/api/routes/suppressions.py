@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, ConfigDict
@@ -15,10 +15,10 @@ from murmur.api.types import After, Email, IdPath, Limit, Offset, ShortText
 from murmur.db.tables import suppressions
 from murmur.domain.audit import audit
 from murmur.domain.gdpr import lift_erasure
-from murmur.domain.suppression import suppress
+from murmur.domain.suppression import AddableReason, SuppressionReason, suppress
 
 router = APIRouter(prefix="/suppressions", tags=["suppressions"])
-Reason = Literal["unsubscribe", "bounce", "complaint", "manual"]
+Reason = AddableReason
 
 
 class SuppressionIn(BaseModel):
@@ -45,7 +45,8 @@ class SuppressionPage(crud.Page):
 def add_suppression(body: SuppressionIn, principal: Editor, engine: Engine) -> dict[str, Any]:
     """Suppress an address (idempotent: re-posting updates reason and source).
 
-    `unsubscribe`, `bounce` and `complaint` also set a matching contact's status.
+    `unsubscribe`, `bounce` and `complaint` also set a matching contact's status. An address
+    under a GDPR erasure is refused (409): it stays suppressed by its hash only.
     """
     with engine.begin() as conn:
         return suppress(
@@ -57,7 +58,7 @@ def add_suppression(body: SuppressionIn, principal: Editor, engine: Engine) -> d
 def list_suppressions(
     principal: Viewer,
     engine: Engine,
-    reason: Literal["unsubscribe", "bounce", "complaint", "manual", "erasure"] | None = None,
+    reason: SuppressionReason | None = None,
     email: Email | None = None,
     limit: Limit = 50,
     offset: Offset = 0,

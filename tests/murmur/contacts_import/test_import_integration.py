@@ -307,3 +307,24 @@ def test_the_cli_imports_a_file_with_a_progress_bar_on_stderr(
     assert "1 new" in out and "1 rejected" in out
     assert errors.read_text().splitlines()[1].startswith("3,email,")
     assert main(["contacts", "import", str(tmp_path / "nope.csv"), "--account", str(account)]) == 2
+
+
+# Regression: consent dates far in the future were imported as given (issue 8, item 8).
+def test_rows_with_a_consent_time_in_the_future_are_rejected_naming_the_column(
+    api_client: TestClient, make_account: MakeAccount, migrated_db_url: str
+) -> None:
+    account, key = make_account(role="editor")
+    data = (
+        b"email,Opt-in Date\r\n"
+        b"future@example.com,2999-01-01T00:00:00Z\r\n"
+        b"past@example.com,2020-05-01T10:00:00Z\r\n"
+    )
+    response = _upload(api_client, key, data)
+    assert response.status_code == 202, response.text
+    job = api_client.get(response.headers["Location"], headers=auth(key)).json()
+    assert job["status"] == "succeeded", job
+    assert (job["inserted"], job["error_rows"]) == (1, 1)
+    assert set(_contacts(migrated_db_url, account)) == {"past@example.com"}
+    [error] = _report(api_client, key, job["import_id"])
+    assert (error["row"], error["column"]) == ("2", "Opt-in Date")
+    assert "in the future" in error["reason"]

@@ -4,6 +4,7 @@ a job whose import still holds its lock, or whose heartbeat is recent, is left a
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from pathlib import Path
 
 import psycopg
@@ -12,7 +13,7 @@ from fastapi.testclient import TestClient
 
 from murmur.api.app import create_app
 from murmur.contacts_import import jobs, store
-from murmur.contacts_import.reader import preflight
+from murmur.contacts_import.reader import CsvFile, preflight
 from murmur.settings import Settings
 from tests.murmur.conftest import MakeAccount, auth
 
@@ -136,3 +137,49 @@ def test_job_writes_and_the_error_report_are_scoped_by_account(
     assert _status(migrated_db_url, import_id) == ("succeeded", None)
     assert b"bad-address" in mine
     assert theirs == b"row,column,reason,value\r\n"
+
+
+def _times(url: str, import_id: uuid.UUID) -> tuple[datetime, datetime, str]:
+    with psycopg.connect(url) as conn:
+        row = conn.execute(
+            "select started_at, finished_at, status from import_jobs where import_id = %s",
+            (import_id,),
+        ).fetchone()
+    assert row is not None
+    return row[0], row[1], row[2]
+
+
+# Regression: finished_at came from now() inside the import's transaction (its start time), so a
+# job that ran longer than another one it contained looked finished first (issue 8, item 7).
+def test_job_times_are_wall_clock_times_so_a_job_finishes_after_one_it_contained(
+    make_account: MakeAccount, migrated_db_url: str, tmp_path: Path
+) -> None:
+    account, _ = make_account("editor")
+    outer_path, inner_path = tmp_path / "outer.csv", tmp_path / "inner.csv"
+    outer_path.write_bytes(b"email\nouter@example.com\n")
+    inner_path.write_bytes(b"email\ninner@example.com\n")
+    outer_csv, inner_csv = preflight(outer_path), preflight(inner_path)
+    inner_ids: list[uuid.UUID] = []
+
+    def run(csv_file: CsvFile, progress: store.ProgressFn | None = None) -> uuid.UUID:
+        with (
+            psycopg.connect(migrated_db_url, autocommit=True) as conn,
+            psycopg.connect(migrated_db_url, autocommit=True) as status_conn,
+        ):
+            import_id = jobs.queue_job(conn, account, csv_file, "test", csv_file.path.name)
+            done = jobs.execute_job(
+                conn, status_conn, import_id, account, csv_file, "test", progress=progress
+            )
+            assert done is not None
+        return import_id
+
+    def run_inner_once(done: int, total: int) -> None:  # while the outer import's txn is open
+        if not inner_ids:
+            inner_ids.append(run(inner_csv))
+
+    outer = run(outer_csv, run_inner_once)
+    outer_started, outer_finished, outer_status = _times(migrated_db_url, outer)
+    inner_started, inner_finished, inner_status = _times(migrated_db_url, inner_ids[0])
+    assert (outer_status, inner_status) == ("succeeded", "succeeded")
+    assert outer_started < inner_started <= inner_finished < outer_finished
+    assert outer_finished - outer_started >= inner_finished - inner_started
