@@ -66,10 +66,12 @@ def _skip_quoted(text: str, pos: int, quote: str) -> int:
     """Return the offset after the closing quote; backslash escapes and doubled quotes."""
     pos += 1
     n = len(text)
+    q = -1
     while True:
-        q = text.find(quote, pos)
-        if q < 0:
-            raise Incomplete
+        if q < pos:  # find the next quote only when an escape skipped past the known one
+            q = text.find(quote, pos)
+            if q < 0:
+                raise Incomplete
         b = text.find("\\", pos, q)
         if b >= 0:
             pos = b + 2
