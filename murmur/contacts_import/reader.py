@@ -70,7 +70,10 @@ def _check_header(path: Path) -> None:
             )
         end = len(prefix)
     text = prefix[start:end].decode("utf-8", errors="replace")
-    header = next(pycsv.reader([text]), [])
+    try:
+        header = next(pycsv.reader([text]), [])
+    except pycsv.Error as exc:
+        raise ImportRefused(f"the header is not readable CSV: {exc}") from None
     if len(header) > MAX_COLUMNS:
         raise ImportRefused(
             f"the file has {len(header):,} columns; the limit is {MAX_COLUMNS} columns"
