@@ -1,4 +1,8 @@
-"""`python -m bench`: run every `bench/bench_*.py` in turn; each prints its own ratio."""
+"""`python -m bench` (`make bench`): run every `bench/bench_*.py`; exit 1 if any missed a target.
+
+Each script warms up, interleaves its baseline and subject, prints its median ratios and exits
+non-zero on a miss (see `bench/common.py`).
+"""
 
 from __future__ import annotations
 
@@ -8,11 +12,13 @@ from pathlib import Path
 
 
 def main() -> int:
-    failed = 0
+    missed = []
     for script in sorted(Path(__file__).parent.glob("bench_*.py")):
         print(f"=== {script.name}", flush=True)
-        failed += subprocess.run([sys.executable, str(script)], check=False).returncode != 0
-    return 1 if failed else 0
+        if subprocess.run([sys.executable, str(script)], check=False).returncode != 0:
+            missed.append(script.name)
+    print(f"=== {'MISSED: ' + ', '.join(missed) if missed else 'every benchmark met its targets'}")
+    return 1 if missed else 0
 
 
 if __name__ == "__main__":

@@ -1,22 +1,22 @@
 """Local ClickHouse server vs chdb in-process, measured in the same run.
 
 1. Insert 1M event rows as Arrow batches through the server (clickhouse-connect
-   ``insert_arrow``) and, as the baseline, the same batches into chdb in this process.
-   Target: server throughput / in-process throughput >= 0.7. The headline uses
+   ``insert_arrow``) and, as the baseline, the same batches into chdb in this process. Both
+   sides get one warm-up repetition, then ``--reps`` (3) interleaved repetitions.
+   Target: server throughput / in-process throughput >= 0.7 (medians). The headline uses
    ``compress=False`` so both sides move the same uncompressed Arrow IPC bytes; with the
    default ``compress=True`` clickhouse-connect also lz4-compresses the IPC buffers on the
    client, which costs ~0.1 s per 1M rows on this machine and is reported separately.
 2. Median round trip of ``SELECT 1`` through clickhouse-connect. Target: <= 5 ms.
 
-Run: ``.venv/bin/python bench/bench_clickhouse.py [--rows N] [--reps N]``.
+Exits 1 when a target is missed. Run: ``.venv/bin/python bench/bench_clickhouse.py [--rows N]
+[--reps N]``.
 """
 
 from __future__ import annotations
 
 import argparse
 import signal
-import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -29,7 +29,11 @@ import clickhouse_connect
 import numpy as np
 import pyarrow as pa
 
-REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import REPO, Target, add_reps, interleave, median, report
+from murmur.net import free_port, wait_until
+
 DDL = """
 CREATE TABLE IF NOT EXISTS bench.events (
     event_id UInt64,
@@ -75,26 +79,22 @@ def ipc_bytes(table: pa.Table) -> bytes:
     return bytes(sink.getvalue().to_pybytes())
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def start_server(data_dir: Path) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
     cmd = [sys.executable, "-m", "murmur.chserver", "--data-dir", str(data_dir)]
     cmd += ["--port", str(port), "--log-file", str(data_dir.parent / "chserver.log")]
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL)
-    for _ in range(600):
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=1) as r:
-                if r.read() == b"Ok.\n":
-                    return proc, port
-        except OSError:
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError("server did not start")
+
+    def ping() -> bool:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=1) as r:
+            return bool(r.read() == b"Ok.\n")
+
+    try:
+        wait_until(ping, 60, "the local ClickHouse server to answer /ping")
+    except TimeoutError:
+        proc.kill()
+        raise
+    return proc, port
 
 
 def bench_server(port: int, batches: list[pa.Table], reps: int, compress: bool) -> list[float]:
@@ -146,10 +146,10 @@ def bench_select1(port: int, n: int) -> list[float]:
 
 
 def main() -> int:
-    p = argparse.ArgumentParser()
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--rows", type=int, default=1_000_000)
     p.add_argument("--batch-rows", type=int, default=100_000)
-    p.add_argument("--reps", type=int, default=7)
+    add_reps(p)
     p.add_argument("--select1", type=int, default=500)
     a = p.parse_args()
     batches = make_batches(a.rows, a.batch_rows)
@@ -158,49 +158,46 @@ def main() -> int:
         (base / "server").mkdir()
         proc, port = start_server(base / "server" / "data")
         try:
-            server_t: list[float] = []
-            server_lz4_t: list[float] = []
-            local_t: list[float] = []
-            # Interleaved one repetition at a time (after a warm-up) so background merges and
-            # machine noise hit both sides alike.
-            bench_server(port, batches, 1, compress=False)
-            for _ in range(a.reps):
-                server_t += bench_server(port, batches, 1, compress=False)
-                local_t += bench_in_process(base / "local", batches, 1)
-                server_lz4_t += bench_server(port, batches, 1, compress=True)
+            print(f"Arrow insert of {a.rows:,} rows in {len(batches)} batches", flush=True)
+            runs = interleave(
+                lambda: bench_in_process(base / "local", batches, 1)[0],
+                lambda: bench_server(port, batches, 1, compress=False)[0],
+                a.reps,
+            )
+            lz4 = interleave(
+                lambda: bench_in_process(base / "local", batches, 1)[0],
+                lambda: bench_server(port, batches, 1, compress=True)[0],
+                a.reps,
+            )
             rt = bench_select1(port, a.select1)
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.wait(60)
-    server_rps = a.rows / statistics.median(server_t)
-    local_rps = a.rows / statistics.median(local_t)
-    ratio = server_rps / local_rps
-    rt_ms = statistics.median(rt) * 1000
-    print(f"Arrow insert of {a.rows:,} rows in {len(batches)} batches, {a.reps} repetitions")
-    lz4_ratio = statistics.median(local_t) / statistics.median(server_lz4_t)
+    server_s, local_s = median(runs.subject), median(runs.baseline)
     print(
-        f"  server, compress=False (same Arrow IPC bytes as baseline): median "
-        f"{statistics.median(server_t):.3f} s"
-        f"  = {server_rps:,.0f} rows/s   runs: {', '.join(f'{t:.3f}' for t in server_t)}"
+        f"  server, compress=False (same Arrow IPC bytes as baseline): median {server_s:.3f} s"
+        f" = {a.rows / server_s:,.0f} rows/s; runs {', '.join(f'{t:.3f}' for t in runs.subject)}"
+    )
+    print(
+        f"  chdb in-process (send_insert Arrow): median {local_s:.3f} s"
+        f" = {a.rows / local_s:,.0f} rows/s; runs {', '.join(f'{t:.3f}' for t in runs.baseline)}"
     )
     print(
         f"  server, compress=True (client lz4-compresses IPC buffers): median "
-        f"{statistics.median(server_lz4_t):.3f} s, ratio {lz4_ratio:.2f} (informational)"
+        f"{median(lz4.subject):.3f} s, throughput ratio {1 / lz4.ratio:.2f} (informational)"
     )
-    print(
-        f"  chdb in-process (send_insert Arrow): median {statistics.median(local_t):.3f} s"
-        f"  = {local_rps:,.0f} rows/s   runs: {', '.join(f'{t:.3f}' for t in local_t)}"
-    )
-    print(
-        f"  ratio server/in-process throughput: {ratio:.2f}  (target >= 0.70) "
-        f"{'OK' if ratio >= 0.7 else 'BELOW TARGET'}"
-    )
+    rt_ms = median(rt) * 1000
     print(
         f"SELECT 1 round trip via clickhouse-connect: median {rt_ms:.2f} ms over {len(rt)} "
-        f"(p90 {np.percentile(rt, 90) * 1000:.2f} ms)  (target <= 5 ms) "
-        f"{'OK' if rt_ms <= 5 else 'ABOVE TARGET'}"
+        f"(p90 {np.percentile(rt, 90) * 1000:.2f} ms)"
     )
-    return 0
+    return report(
+        f"bench_clickhouse, median of {a.reps} interleaved repetitions",
+        [
+            Target("server/in-process insert throughput ratio", 1 / runs.ratio, 0.7, False, "x"),
+            Target("SELECT 1 round trip", rt_ms, 5.0, unit=" ms"),
+        ],
+    )
 
 
 if __name__ == "__main__":

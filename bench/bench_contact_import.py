@@ -1,11 +1,32 @@
 """Contact import end to end vs a raw `COPY` of the same file into a plain table.
 
-`.venv/bin/python bench/bench_contact_import.py [--rows N] [--runs K]`
+`.venv/bin/python bench/bench_contact_import.py [--rows N] [--reps K]`
 
 Uses MURMUR_POSTGRES_URL when set, else starts a throwaway local Postgres (and stops it). Generates
-a 10-column CSV with bad rows, duplicates and quoted multi-line values; each run imports it into a
-fresh account (validated, deduplicated, upserted, error report written) and COPYs it raw. Prints
-both times, their ratio and the peak RSS of this process during the import.
+a 10-column CSV with bad rows, duplicates and quoted multi-line values. Each repetition imports it
+into a fresh account of an emptied `contacts` table (checked, validated, deduplicated, upserted,
+error report written) and, as the baseline, COPYs it raw into a plain text table: one warm-up of
+each, then `--reps` (3) interleaved repetitions. Targets: median import time <= 8x the median raw
+COPY, and peak RSS of this process during an import <= 1 GiB. Exits 1 when one is missed.
+
+Where the time goes (pyinstrument on the import of this bench's 1M-row file, plus EXPLAIN
+ANALYZE of the upsert; 2-core machine shared with other work, so absolute times are inflated):
+
+- 71% (34 of 48 s; raw COPY 3.2 s) is the one `insert ... on conflict do update` into contacts.
+  Of its 30 s under EXPLAIN: the distinct-on sort 2 s, the insert itself 16.5 s (a heap tuple,
+  three index entries (pkey, unique (account_id, email), (account_id, status)) and their WAL per
+  row), the per-row foreign-key check on contacts.account_id 7.3 s (980k trigger calls).
+  Measured apart in one run: selecting the deduplicated rows 6.3 s, inserting them into a copy of
+  contacts without indexes 22 s, with only the unique index 32 s, into contacts itself (all
+  indexes, FK) 77 s, the full upsert 98 s, against a raw COPY of the file of 8.6 s: the plain
+  insert into this schema alone is ~9x a raw COPY, so the 8x target cannot be met while every
+  row goes through INSERT into contacts with these indexes and this FK (a schema decision).
+- 10%: validation in polars (4.8 s): emails 1.7 s (fast-path regexes 0.5 s, email_validator for
+  the 1% invalid addresses 0.8 s), timestamps 1.5 s, error frames 0.6 s (now built for bad rows
+  only), trimming 0.5 s.
+- 10%: COPY of the validated rows into the temp table (4.8 s: polars write_csv 1.1 s, server
+  3.2 s); it now runs in a thread while the next batch is validated.
+- duplicate report (window over the temp table) 1.7 s; pyarrow reader 1.2 s; preflight 0.8 s.
 """
 
 from __future__ import annotations
@@ -13,7 +34,6 @@ from __future__ import annotations
 import argparse
 import os
 import resource
-import statistics
 import sys
 import tempfile
 import threading
@@ -29,11 +49,12 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.common import Target, add_reps, interleave, median, report
 from murmur.contacts_import import jobs
 from murmur.contacts_import.reader import preflight
 from murmur.db.migrate import upgrade
 
-TARGET_SECONDS = 30.0
+TARGET_RATIO = 8.0
 TARGET_RSS_MB = 1024.0
 COLUMNS = (
     "Email",
@@ -185,41 +206,50 @@ def time_copy(url: str, path: Path) -> float:
         return time.perf_counter() - start
 
 
+def empty_contacts(url: str) -> None:
+    """Start every repetition from the same state: no contacts, no import errors."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("truncate contacts, import_errors cascade")
+        conn.execute("vacuum analyze contacts")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--runs", type=int, default=1)
+    add_reps(parser)
     args = parser.parse_args()
+    peaks: list[float] = []
     with tempfile.TemporaryDirectory(prefix="bench-import-") as tmp:
         path = Path(tmp) / "contacts.csv"
         generate(path, args.rows)
         size_mb = path.stat().st_size / (1024 * 1024)
-        print(f"file: {args.rows:,} rows x {len(COLUMNS)} columns, {size_mb:.0f} MiB")
-        imports, copies, peaks = [], [], []
+        print(f"file: {args.rows:,} rows x {len(COLUMNS)} columns, {size_mb:.0f} MiB", flush=True)
         with postgres_server() as server, scratch_database(server) as url:
-            for run in range(1, args.runs + 1):
-                copy_s = time_copy(url, path)
-                import_s, peak_mb, summary = time_import(url, path)
-                imports.append(import_s)
-                copies.append(copy_s)
+
+            def subject() -> float:
+                empty_contacts(url)
+                seconds, peak_mb, summary = time_import(url, path)
                 peaks.append(peak_mb)
-                print(
-                    f"run {run}: import {import_s:.2f} s ({summary}), raw COPY {copy_s:.2f} s, "
-                    f"ratio {import_s / copy_s:.2f}x, peak RSS {peak_mb:.0f} MiB"
-                )
-    imp, cop = statistics.median(imports), statistics.median(copies)
+                print(f"  import: {summary}; peak RSS {peak_mb:.0f} MiB", flush=True)
+                return seconds
+
+            runs = interleave(lambda: time_copy(url, path), subject, args.reps)
+    peaks = peaks[1:]  # the warm-up's is not measured
+    imp, cop = median(runs.subject), median(runs.baseline)
     ru_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(
-        f"median of {args.runs}: import {imp:.2f} s, raw COPY {cop:.2f} s, ratio {imp / cop:.2f}x;"
-        f" peak RSS during import {max(peaks):.0f} MiB (process max {ru_mb:.0f} MiB)"
+        f"median of {args.reps}: import {imp:.2f} s ({imp * 1_000_000 / args.rows:.1f} s per 1M"
+        f" rows), raw COPY {cop:.2f} s; import runs {', '.join(f'{t:.2f}' for t in runs.subject)}"
+        f"; COPY runs {', '.join(f'{t:.2f}' for t in runs.baseline)}; process max RSS"
+        f" {ru_mb:.0f} MiB"
     )
-    scale = 1_000_000 / args.rows
-    ok = imp * scale <= TARGET_SECONDS and max(peaks) <= TARGET_RSS_MB
-    print(
-        f"target ≤ {TARGET_SECONDS:.0f} s per 1M rows and ≤ {TARGET_RSS_MB:.0f} MiB: "
-        f"{'met' if ok else 'MISSED'}"
+    return report(
+        f"bench_contact_import, median of {args.reps} interleaved repetitions",
+        [
+            Target("import / raw COPY time ratio", runs.ratio, TARGET_RATIO, unit="x"),
+            Target("peak RSS during an import", max(peaks), TARGET_RSS_MB, unit=" MiB"),
+        ],
     )
-    return 0 if ok else 1
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import io
 import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -82,6 +83,13 @@ def _copy_frame(
     frame.write_csv(buf, include_header=False)
     with conn.cursor() as cur, cur.copy(statement) as copy:
         copy.write(buf.getbuffer())
+
+
+def _copy_frames(
+    conn: psycopg.Connection[Any], *copies: tuple[sql.Composed | sql.SQL, pl.DataFrame]
+) -> None:
+    for statement, frame in copies:
+        _copy_frame(conn, statement, frame)
 
 
 def _custom_fields_sql(keys: list[str]) -> sql.Composable:
@@ -248,15 +256,19 @@ def run_import(
         lock_job(conn, import_id)  # tells `store.fail_interrupted` that this job is alive
         conn.execute("set local work_mem = '256MB'")
         _temp_table(conn, len(cmap.custom))
-        for batch in iter_batches(csv):
-            good, errors = validate_batch(batch.rows, cmap)
-            errors = pl.concat([batch.errors, errors]).select(*ERROR_SCHEMA)
-            _copy_frame(conn, copy_rows, good)
-            _copy_frame(conn, copy_errors, errors.with_columns(import_id=pl.lit(str(import_id))))
-            error_rows += errors.get_column(ROW).n_unique()
-            done += batch.rows.height + batch.errors.height
-            if progress is not None:
-                progress(done, max(done, csv.estimated_rows))
+        with ThreadPoolExecutor(1) as copier:  # COPY batch k while batch k+1 is validated
+            copied: Future[None] = copier.submit(lambda: None)
+            for batch in iter_batches(csv):
+                good, errors = validate_batch(batch.rows, cmap)
+                errors = pl.concat([batch.errors, errors]).select(*ERROR_SCHEMA)
+                errors = errors.with_columns(import_id=pl.lit(str(import_id)))
+                copied.result()  # one statement at a time on `conn`; re-raises a COPY error
+                copied = copier.submit(_copy_frames, conn, (copy_rows, good), (copy_errors, errors))
+                error_rows += errors.get_column(ROW).n_unique()
+                done += batch.rows.height + batch.errors.height
+                if progress is not None:
+                    progress(done, max(done, csv.estimated_rows))
+            copied.result()
         consent_at = cmap.fields.get("consent_at")
         consent_column = None if consent_at is None else cmap.header[consent_at]
         error_rows += _reject_future_consent(conn, import_id, consent_column)

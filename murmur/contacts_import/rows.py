@@ -117,17 +117,23 @@ def parse_ips(col: pl.Series) -> tuple[pl.Series, pl.Series]:
 def _error_frame(
     rows: pl.Series, mask: pl.Series, column: str, reason: pl.Series | str, raw: pl.Series
 ) -> pl.DataFrame:
-    reasons = reason if isinstance(reason, pl.Series) else pl.repeat(reason, len(rows), eager=True)
-    frame = pl.DataFrame(
+    """One error per row where `mask` is true (built for those rows only: errors are rare)."""
+    if not mask.any():
+        return empty_errors()
+    bad_rows = rows.filter(mask)
+    n = len(bad_rows)
+    reasons = (
+        reason.filter(mask) if isinstance(reason, pl.Series) else pl.repeat(reason, n, eager=True)
+    )
+    return pl.DataFrame(
         {
-            ROW: rows,
-            "column": pl.repeat(column, len(rows), eager=True),
+            ROW: bad_rows,
+            "column": pl.repeat(column, n, eager=True),
             "reason": reasons,
-            "value": raw.fill_null("").str.slice(0, MAX_VALUE_CHARS),
+            "value": raw.filter(mask).fill_null("").str.slice(0, MAX_VALUE_CHARS),
         },
         schema=ERROR_SCHEMA,
     )
-    return frame.filter(mask)
 
 
 def validate_batch(raw: pl.DataFrame, cmap: ColumnMap) -> tuple[pl.DataFrame, pl.DataFrame]:

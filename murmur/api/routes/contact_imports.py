@@ -102,13 +102,18 @@ def _save_upload(upload: UploadFile, max_bytes: int) -> Path:
     fd, name = tempfile.mkstemp(prefix="murmur-import-", suffix=".csv")
     path = Path(name)
     size = 0
-    with open(fd, "wb") as out:
-        while (chunk := upload.file.read(_COPY_CHUNK)) and size <= max_bytes:
-            size += len(chunk)
-            out.write(chunk)
-    if size > max_bytes:
+    try:
+        with open(fd, "wb") as out:
+            while (chunk := upload.file.read(_COPY_CHUNK)) and size <= max_bytes:
+                size += len(chunk)
+                out.write(chunk)
+        if size > max_bytes:
+            raise ImportRefused(
+                f"the file is larger than the {max_bytes}-byte limit: split it", 413
+            )
+    except BaseException:
         path.unlink(missing_ok=True)
-        raise ImportRefused(f"the file is larger than the {max_bytes}-byte limit: split it", 413)
+        raise
     return path
 
 
@@ -162,18 +167,16 @@ async def import_contacts(
         filename = upload.filename
         path = await run_in_threadpool(_save_upload, upload, options.max_bytes)
         csv = await run_in_threadpool(preflight, path, options.max_bytes)
+        job = await run_in_threadpool(_queue, engine, principal, csv, filename)
     except ImportRefused as exc:
-        if path is not None:
-            path.unlink(missing_ok=True)
         raise HTTPException(exc.status_code, exc.reason) from None
+    else:
+        path = None  # the background task owns the file now
     finally:
         await form.close()
-    try:
-        job = await run_in_threadpool(_queue, engine, principal, csv, filename)
-    except BaseException:
-        with suppress(OSError):
-            csv.path.unlink()
-        raise
+        if path is not None:  # refused or failed: never leave the upload behind
+            with suppress(OSError):
+                path.unlink()
     import_id = uuid.UUID(str(job["import_id"]))
     background.add_task(
         _run, engine, import_id, principal.account_id, csv, principal.actor, filename
