@@ -75,8 +75,11 @@ def ses_events(msg: dict[str, Any]) -> tuple[list[EmailEvent], list[str]]:
             addr, r = _address(rcpt), _obj(rcpt)
             diag = text(r.get("diagnosticCode") or r.get("status") or bounce.get("bounceSubType"))
             key = f"{fid}:{addr}" if fid else None
-            out.append(one("bounce", key, bounce.get("timestamp"), addr, bounce_type=btype,
-                           diagnostic=diag))  # fmt: skip
+            out.append(
+                one(
+                    "bounce", key, bounce.get("timestamp"), addr, bounce_type=btype, diagnostic=diag
+                )
+            )
         return out, []
     if kind == "Complaint":
         complaint = _obj(msg.get("complaint"))
