@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
@@ -23,11 +23,28 @@ log = logging.getLogger(__name__)
 
 Record = tuple[str, bytes | None, bytes]  # topic, key, value
 
+# Errors after which this producer's id/epoch is dead (e.g. a memory-storage broker restarted and
+# forgot it): every later message fails the same way until the producer is rebuilt.
+_RESET_CODES = frozenset(
+    {
+        KafkaError.PRODUCER_FENCED,
+        KafkaError.INVALID_PRODUCER_EPOCH,
+        KafkaError.UNKNOWN_PRODUCER_ID,
+        KafkaError.OUT_OF_ORDER_SEQUENCE_NUMBER,
+        KafkaError.INVALID_PRODUCER_ID_MAPPING,
+        KafkaError._FENCED,
+        KafkaError._FATAL,
+    }
+)
+
 
 class _Batch:
     """Counts the delivery reports of one request; wakes its future once."""
 
-    def __init__(self, count: int, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self, count: int, loop: asyncio.AbstractEventLoop, on_dead_producer: Callable[[], None]
+    ) -> None:
+        self.on_dead_producer = on_dead_producer
         self.pending = count
         self.loop = loop
         self.future: asyncio.Future[None] = loop.create_future()
@@ -51,6 +68,8 @@ class _Batch:
 
     def on_delivery(self, err: KafkaError | None, _msg: Message) -> None:
         if err is not None:
+            if err.fatal() or err.code() in _RESET_CODES:
+                self.on_dead_producer()
             self.fail(f"Kafka did not acknowledge: {err.str()}")
             return
         with self.lock:
@@ -85,19 +104,25 @@ class EventProducer:
     def _on_error(self, err: KafkaError) -> None:
         if err.fatal():
             log.error("Kafka producer fatal error, rebuilding it: %s", err.str())
-            self._fatal = True
+            self._mark_dead()
         else:
             log.warning("Kafka producer: %s", err.str())
+
+    def _mark_dead(self) -> None:
+        self._fatal = True
 
     def _poll(self) -> None:
         while not self._stop.is_set():
             self._producer.poll(0.05)
 
     def _rebuild(self) -> None:
+        """Replace a producer whose id the broker rejects; its queue is failing anyway."""
+        log.warning("rebuilding the Kafka producer (its producer id was rejected)")
         old = self._producer
         self._producer = Producer(self._config)
         self._fatal = False
-        old.flush(0)
+        old.purge()
+        old.poll(0)
 
     async def send(self, records: Sequence[Record]) -> None:
         """Produce every record and wait until all are acknowledged by the broker."""
@@ -105,7 +130,7 @@ class EventProducer:
             return
         if self._fatal:
             self._rebuild()
-        batch = _Batch(len(records), asyncio.get_running_loop())
+        batch = _Batch(len(records), asyncio.get_running_loop(), self._mark_dead)
         for topic, key, value in records:
             while True:
                 try:
