@@ -34,8 +34,13 @@ def _serve(argv: list[str]) -> int:
         return 2
     host = args.host or settings.ingestion_host
     port = args.port if args.port is not None else settings.ingestion_port
+    target: object = app
+    if args.workers > 1:  # each worker process builds its own app (and producer)
+        target = "ingestion.receiver.app:app_from_env"
     uvicorn.run(
-        app,
+        target,  # type: ignore[arg-type]
+        factory=args.workers > 1,
+        workers=args.workers,
         host=host,
         port=port,
         loop="uvloop",

@@ -117,7 +117,7 @@ def parse_time(value: JSON, what: str = "timestamp") -> datetime:
             return datetime.fromtimestamp(seconds, UTC)
         if isinstance(value, str) and value:
             parsed = datetime.fromisoformat(value.replace("Z", "+00:00").replace(" ", "T", 1))
-            return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+            return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
     except (ValueError, OverflowError, OSError):
         pass
     raise Skip(f"{what} {str(value)[:40]!r} is not a time")

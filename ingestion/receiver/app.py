@@ -134,3 +134,10 @@ def create_app(settings: Settings) -> Starlette:
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.receiver = receiver
     return app
+
+
+def app_from_env() -> Starlette:
+    """App factory for multi-worker uvicorn: settings from the environment."""
+    from murmur.settings import get_settings
+
+    return create_app(get_settings())
