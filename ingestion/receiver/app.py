@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import orjson
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -19,32 +18,13 @@ from ingestion.providers.detect import detect
 from ingestion.receiver.context import Context, build_context
 from ingestion.receiver.dlq import dead_letter
 from ingestion.receiver.errors import BrokerUnavailable, WebhookError
+from ingestion.receiver.http import json_response, read_body
 from ingestion.receiver.producer import EventProducer, Record
 from ingestion.receiver.tracking_routes import Tracking
 from murmur.kafka import DLQ_TOPIC, EVENTS_TOPIC
 from murmur.settings import Settings
 
 log = logging.getLogger(__name__)
-
-
-def json_response(status: int, body: dict[str, Any]) -> Response:
-    return Response(orjson.dumps(body), status_code=status, media_type="application/json")
-
-
-async def read_body(request: Request, limit: int) -> bytes:
-    """The request body, refused with 413 as soon as it passes `limit` bytes."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise WebhookError(
-            413, f"body of {declared} bytes exceeds {limit} (MURMUR_WEBHOOK_MAX_BYTES)"
-        )
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise WebhookError(413, f"body exceeds {limit} bytes (MURMUR_WEBHOOK_MAX_BYTES)")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 class Receiver:

@@ -19,7 +19,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from ingestion.providers.common import machine_open
-from ingestion.receiver.errors import BrokerUnavailable
+from ingestion.receiver.errors import BrokerUnavailable, WebhookError
+from ingestion.receiver.http import read_body
 from murmur.events import EmailEvent, make_event_id
 from murmur.kafka import EVENTS_TOPIC
 from murmur.tracking import TrackingIds, verify_click, verify_open, verify_unsubscribe
@@ -140,9 +141,10 @@ class Tracking:
         ids = verify_unsubscribe(secret, token) if secret else None
         if ids is None:
             return _page("Link not valid", "<p>This unsubscribe link is not valid.</p>", 404)
-        body = (
-            await request.body() if int(request.headers.get("content-length") or 0) < 4096 else b""
-        )
+        try:
+            body = await read_body(request, 4096)
+        except WebhookError:
+            body = b""
         if not one_click_body(body, request.headers.get("content-type", "")):
             return _page("Bad request", "<p>Expected List-Unsubscribe=One-Click.</p>", 400)
         event = self._event("unsubscribe", ids, token, request)  # one per email, however often

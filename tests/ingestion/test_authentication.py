@@ -274,3 +274,12 @@ def test_unconfigured_signed_providers_answer_401(
     body = json.dumps(SG_BATCH).encode()
     assert "PUBLIC_KEY" in _refused(capture, bare, "sendgrid", body, sendgrid_headers(keys, body))
     assert "SIGNING_KEY" in _refused(capture, bare, "mailgun", mailgun_body(keys, MG_EVENT), {})
+
+
+def test_subscription_confirmation_that_cannot_reach_sns_answers_503_so_sns_retries(
+    client: TestClient, keys: Keys, capture: Capture
+) -> None:
+    env = sns_envelope(keys, "You have chosen to subscribe", kind="SubscriptionConfirmation")
+    body = json.dumps(env).encode()
+    headers = sns_headers("SubscriptionConfirmation")
+    assert "confirm" in _refused(capture, client, "ses", body, headers, status=503)

@@ -153,3 +153,12 @@ def test_tracking_is_404_when_no_secret_is_configured(
     )
     assert response.status_code == 404
     assert written.nothing
+
+
+def test_unsubscribe_post_with_a_non_numeric_content_length_is_400_not_500(
+    client: TestClient, keys: Keys
+) -> None:
+    # Regression: int(content-length) raised on "abc" and the app answered 500.
+    path = _path(unsubscribe_url(TRACKING_BASE, keys.tracking, IDS))
+    response = client.post(path, content=b"", headers={"Content-Length": "abc"})
+    assert response.status_code == 400
