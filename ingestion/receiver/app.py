@@ -40,7 +40,7 @@ class Receiver:
 
     async def stop(self) -> None:
         if self.producer is not None:
-            self.producer.close()
+            await self.producer.close()
         if self.ctx is not None:
             await self.ctx.close()
 

@@ -2,15 +2,14 @@
 
 `send` queues every message of one request and resolves one future when the broker acknowledged
 all of them (or raises `BrokerUnavailable` on the first failure or after `ack_timeout` seconds).
-Delivery reports arrive on a background poll thread; each request costs one cross-thread wake-up,
-not one per message, so 1000-event batches stay cheap.
+Delivery reports are served by a poll task on the event loop itself (no poll thread): callbacks
+run on the loop's thread, so there is no cross-thread wake-up and no GIL ping-pong per request.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -36,51 +35,43 @@ _RESET_CODES = frozenset(
         KafkaError._FATAL,
     }
 )
+_POLL_INTERVAL = 0.0005  # seconds between polls while deliveries are outstanding
 
 
 class _Batch:
-    """Counts the delivery reports of one request; wakes its future once."""
+    """Counts the delivery reports of one request; resolves its future once."""
 
-    def __init__(
-        self, count: int, loop: asyncio.AbstractEventLoop, on_dead_producer: Callable[[], None]
-    ) -> None:
-        self.on_dead_producer = on_dead_producer
+    def __init__(self, count: int, owner: EventProducer) -> None:
         self.pending = count
-        self.loop = loop
-        self.future: asyncio.Future[None] = loop.create_future()
-        self.failed = False
-        self.lock = threading.Lock()
+        self.owner = owner
+        self.future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
-    def _resolve(self, error: str | None) -> None:
-        if self.future.done():
-            return
-        if error is None:
-            self.future.set_result(None)
-        else:
-            self.future.set_exception(BrokerUnavailable(error))
+    @property
+    def failed(self) -> bool:
+        return self.future.done()
 
     def fail(self, error: str) -> None:
-        with self.lock:
-            if self.failed:
-                return
-            self.failed = True
-        self.loop.call_soon_threadsafe(self._resolve, error)
+        if not self.future.done():
+            self.future.set_exception(BrokerUnavailable(error))
+            self.future.exception()  # retrieved: a timed-out waiter must not warn about it
 
     def on_delivery(self, err: KafkaError | None, _msg: Message) -> None:
+        self.owner.outstanding -= 1
         if err is not None:
             if err.fatal() or err.code() in _RESET_CODES:
-                self.on_dead_producer()
+                self.owner.mark_dead()
             self.fail(f"Kafka did not acknowledge: {err.str()}")
             return
-        with self.lock:
-            self.pending -= 1
-            done = self.pending == 0 and not self.failed
-        if done:
-            self.loop.call_soon_threadsafe(self._resolve, None)
+        self.pending -= 1
+        if self.pending == 0 and not self.future.done():
+            self.future.set_result(None)
 
 
 class EventProducer:
-    """One shared producer per process; `send` is safe to call from many concurrent requests."""
+    """One shared producer per process; `send` is safe from many concurrent requests.
+
+    Create it inside the running event loop (the app's lifespan) and `close` it there.
+    """
 
     def __init__(self, bootstrap_servers: str, ack_timeout: float = 6.0, **overrides: Any) -> None:
         self.ack_timeout = ack_timeout
@@ -96,62 +87,71 @@ class EventProducer:
             },
         )
         self._producer = Producer(self._config)
-        self._stop = threading.Event()
-        self._fatal = False
-        self._thread = threading.Thread(target=self._poll, name="kafka-delivery", daemon=True)
-        self._thread.start()
+        self._dead = False
+        self.outstanding = 0
+        self._wake = asyncio.Event()
+        self._task = asyncio.get_running_loop().create_task(self._poll_loop())
 
     def _on_error(self, err: KafkaError) -> None:
         if err.fatal():
             log.error("Kafka producer fatal error, rebuilding it: %s", err.str())
-            self._mark_dead()
+            self.mark_dead()
         else:
             log.warning("Kafka producer: %s", err.str())
 
-    def _mark_dead(self) -> None:
-        self._fatal = True
+    def mark_dead(self) -> None:
+        self._dead = True
 
-    def _poll(self) -> None:
-        while not self._stop.is_set():
-            self._producer.poll(0.05)
+    async def _poll_loop(self) -> None:
+        while True:
+            if self.outstanding <= 0:
+                self._wake.clear()
+                try:
+                    await asyncio.wait_for(self._wake.wait(), 1.0)
+                except TimeoutError:
+                    pass  # poll now and then anyway: error callbacks, statistics
+            self._producer.poll(0)
+            await asyncio.sleep(_POLL_INTERVAL)
 
     def _rebuild(self) -> None:
         """Replace a producer whose id the broker rejects; its queue is failing anyway."""
         log.warning("rebuilding the Kafka producer (its producer id was rejected)")
         old = self._producer
         self._producer = Producer(self._config)
-        self._fatal = False
+        self._dead = False
         old.purge()
-        old.poll(0)
+        old.poll(0)  # fails the purged messages' batches now
 
     async def send(self, records: Sequence[Record]) -> None:
         """Produce every record and wait until all are acknowledged by the broker."""
         if not records:
             return
-        if self._fatal:
+        if self._dead:
             self._rebuild()
-        batch = _Batch(len(records), asyncio.get_running_loop(), self._mark_dead)
+        batch = _Batch(len(records), self)
+        produce: Callable[..., None] = self._producer.produce
         for topic, key, value in records:
-            while True:
+            while not batch.failed:
                 try:
-                    self._producer.produce(topic, value, key, on_delivery=batch.on_delivery)
+                    produce(topic, value, key, on_delivery=batch.on_delivery)
+                    self.outstanding += 1
                     break
                 except BufferError:
+                    self._wake.set()
                     await asyncio.sleep(0.01)  # local queue full: let deliveries drain
                 except KafkaException as exc:
                     batch.fail(f"Kafka refused the message: {exc}")
-                    break
             if batch.failed:
                 break
+        self._wake.set()
         try:
-            await asyncio.wait_for(batch.future, self.ack_timeout)
+            await asyncio.wait_for(asyncio.shield(batch.future), self.ack_timeout)
         except TimeoutError:
             raise BrokerUnavailable(
                 f"Kafka did not acknowledge within {self.ack_timeout:.0f}s"
             ) from None
 
-    def close(self, timeout: float = 10.0) -> None:
-        """Deliver what is queued (up to `timeout`), then stop the poll thread."""
-        self._producer.flush(timeout)
-        self._stop.set()
-        self._thread.join(timeout=2)
+    async def close(self, timeout: float = 10.0) -> None:
+        """Deliver what is queued (up to `timeout`), then stop polling."""
+        self._task.cancel()
+        self._producer.flush(timeout)  # on the loop's thread, where the callbacks belong
