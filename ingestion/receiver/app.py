@@ -15,7 +15,7 @@ from starlette.routing import Route
 from ingestion.providers import HANDLERS
 from ingestion.providers.common import Incoming
 from ingestion.providers.detect import detect
-from ingestion.receiver.context import Context, build_context
+from ingestion.receiver.context import Context, build_context, check_settings
 from ingestion.receiver.dlq import dead_letter
 from ingestion.receiver.errors import BrokerUnavailable, WebhookError
 from ingestion.receiver.http import json_response, read_body
@@ -91,6 +91,7 @@ class Receiver:
 
 def create_app(settings: Settings) -> Starlette:
     """The ASGI app; the producer and clients start with the app's lifespan."""
+    check_settings(settings)
     receiver = Receiver(settings.resolved())
 
     @asynccontextmanager

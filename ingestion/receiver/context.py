@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import logging
 from dataclasses import dataclass
 
 import httpx
@@ -13,6 +14,8 @@ from cryptography.hazmat.primitives.serialization import load_der_public_key
 from ingestion.providers.sns_certs import CertStore
 from ingestion.receiver.replay import TokenStore
 from murmur.settings import Settings, SettingsError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -51,15 +54,28 @@ def sendgrid_public_key(text: str | None) -> EllipticCurvePublicKey | None:
     return key
 
 
+def basic_auth(settings: Settings) -> str | None:
+    basic = settings.webhook_basic_auth.get_secret_value() if settings.webhook_basic_auth else None
+    if basic and ":" not in basic:
+        raise SettingsError("MURMUR_WEBHOOK_BASIC_AUTH must look like user:password")
+    return basic or None
+
+
+def check_settings(settings: Settings) -> None:
+    """Fail at start (SettingsError naming the variable), not on the first webhook."""
+    basic_auth(settings)
+    sendgrid_public_key(settings.sendgrid_webhook_public_key)
+    if not settings.tracking_secret:
+        log.warning("MURMUR_TRACKING_SECRET is not set: tracking links answer 404")
+
+
 def build_context(settings: Settings) -> Context:
     http = httpx.AsyncClient(timeout=5.0, follow_redirects=False)
-    basic = settings.webhook_basic_auth.get_secret_value() if settings.webhook_basic_auth else None
-    if basic is not None and ":" not in basic:
-        raise SettingsError("MURMUR_WEBHOOK_BASIC_AUTH must look like user:password")
+    basic = basic_auth(settings)
     mailgun = settings.mailgun_webhook_signing_key
     return Context(
         max_age_s=settings.webhook_max_age_s,
-        basic_auth=basic or None,
+        basic_auth=basic,
         sendgrid_key=sendgrid_public_key(settings.sendgrid_webhook_public_key),
         mailgun_key=mailgun.get_secret_value().encode() if mailgun else None,
         sns_topics=settings.sns_topics(),

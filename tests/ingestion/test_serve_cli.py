@@ -105,3 +105,26 @@ def test_unknown_command_exits_2_with_usage(tmp_path: Path) -> None:
     )
     assert done.returncode == 2
     assert "usage" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("MURMUR_WEBHOOK_BASIC_AUTH", "no-colon-here"),
+        ("MURMUR_SENDGRID_WEBHOOK_PUBLIC_KEY", "bm90IGEga2V5"),
+    ],
+)
+def test_serve_with_a_malformed_secret_exits_2_naming_it(
+    variable: str, value: str, tmp_path: Path
+) -> None:
+    env = _env(tmp_path, MURMUR_KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:1", **{variable: value})
+    done = subprocess.run(
+        [sys.executable, "-m", "ingestion", "serve", "--port", str(free_port())],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr
+    assert variable in done.stderr
