@@ -65,6 +65,8 @@ def normalize_each(
         except (Skip, TypeError, ValueError, AttributeError, KeyError) as exc:
             # pydantic's ValidationError is a ValueError: a field we could not map
             outcome.dead.append(f"{provider} event #{index}: {str(exc)[:300]}")
+        except RecursionError:
+            outcome.dead.append(f"{provider} event #{index}: payload nested too deeply")
     return outcome
 
 

@@ -13,7 +13,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ingestion.providers import HANDLERS
-from ingestion.providers.common import Incoming
+from ingestion.providers.common import Incoming, Outcome
 from ingestion.providers.detect import detect
 from ingestion.receiver.context import Context, build_context, check_settings
 from ingestion.receiver.dlq import dead_letter
@@ -25,6 +25,24 @@ from murmur.kafka import DLQ_TOPIC, EVENTS_TOPIC
 from murmur.settings import Settings
 
 log = logging.getLogger(__name__)
+
+
+def _serialize(outcome: Outcome) -> list[Record]:
+    """The events as Kafka records; one that cannot be serialized becomes a dead-letter reason."""
+    try:
+        return [(EVENTS_TOPIC, e.kafka_key(), e.to_json()) for e in outcome.events]
+    except (ValueError, RecursionError):  # PydanticSerializationError is a ValueError
+        pass
+    records: list[Record] = []
+    kept = []
+    for event in outcome.events:
+        try:
+            records.append((EVENTS_TOPIC, event.kafka_key(), event.to_json()))
+            kept.append(event)
+        except (ValueError, RecursionError) as exc:
+            outcome.dead.append(f"event {event.event_id} cannot be serialized: {str(exc)[:200]}")
+    outcome.events = kept
+    return records
 
 
 class Receiver:
@@ -68,7 +86,7 @@ class Receiver:
             outcome = await handler(incoming, self.ctx)
         except WebhookError as exc:
             return json_response(exc.status, {"error": exc.reason})
-        records: list[Record] = [(EVENTS_TOPIC, e.kafka_key(), e.to_json()) for e in outcome.events]
+        records = _serialize(outcome)
         if outcome.dead:
             letter = dead_letter(name, outcome.dead, body, request.headers)
             records.append((DLQ_TOPIC, name.encode(), letter))

@@ -285,3 +285,21 @@ def test_garbage_inside_a_valid_mailgun_signature_never_produces_a_5xx(
         "/api/v1/webhooks/esp-events/mailgun", content=mailgun_body(keys, event_data)
     )
     assert response.status_code < 500, (response.status_code, response.text)
+
+
+@pytest.mark.parametrize("depth", [600, 1000])
+def test_a_deeply_nested_payload_is_dead_lettered_not_a_500(
+    depth: int, client: TestClient, capture: Capture
+) -> None:
+    # Regression: nesting within orjson's limit broke canonical_hash (RecursionError) or
+    # pydantic's serializer (depth limit) and the request answered 500.
+    nested = "[" * depth + "]" * depth
+    head = b'{"event": "delivered", "email": "a@b.c", "ts_epoch": 1714035924000, "deep": '
+    body = head + nested.encode() + b"}"
+    response, written = capture(
+        lambda: _post(client, "/api/v1/webhooks/esp-events/brevo", body, basic_headers())
+    )
+    assert response.status_code == 200, response.text
+    assert written.events == []
+    (letter,) = [json.loads(d) for d in written.dead]
+    assert "nested too deeply" in letter["error"] or "serialized" in letter["error"]
