@@ -126,7 +126,8 @@ class Tracking:
         secret = self._secret()
         if not secret or verify_unsubscribe(secret, token) is None:
             return _page("Link not valid", "<p>This unsubscribe link is not valid.</p>", 404)
-        action = html.escape(f"/u/{token}", quote=True)
+        base = (self.receiver.settings.tracking_base_url or "").rstrip("/")
+        action = html.escape(f"{base}/u/{token}", quote=True)  # base may carry a path prefix
         form = (
             "<p>Do you want to stop receiving these emails?</p>"
             f'<form method="post" action="{action}">'

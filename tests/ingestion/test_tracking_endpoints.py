@@ -99,7 +99,7 @@ def test_unsubscribe_page_shows_a_form_that_works_without_javascript_and_writes_
     response, written = capture(lambda: client.get(_path(url)))
     assert response.status_code == 200
     page = response.text
-    assert '<form method="post"' in page and "<script" not in page
+    assert f'<form method="post" action="{url}"' in page and "<script" not in page
     assert 'name="List-Unsubscribe" value="One-Click"' in page
     assert written.nothing  # link scanners fetch pages: only the POST unsubscribes
 
