@@ -25,6 +25,8 @@ def detect(incoming: Incoming) -> str:
         return "mailgun"
     if "Type" in first and "TopicArn" in first:
         return "ses"
+    if "mail" in first and ("eventType" in first or "notificationType" in first):
+        return "ses"  # raw message delivery whose SNS headers a proxy dropped
     if "RecordType" in first:
         return "postmark"
     if "msys" in first:

@@ -303,3 +303,27 @@ def test_a_deeply_nested_payload_is_dead_lettered_not_a_500(
     assert written.events == []
     (letter,) = [json.loads(d) for d in written.dead]
     assert "nested too deeply" in letter["error"] or "serialized" in letter["error"]
+
+
+def test_generic_endpoint_takes_a_bare_ses_event_as_raw_sns_delivery(
+    client: TestClient, make_client: MakeClient, capture: Capture
+) -> None:
+    ses = {
+        "eventType": "Send",
+        "mail": {
+            "timestamp": "2024-01-01T00:00:00Z",
+            "messageId": "raw-1",
+            "destination": ["r@example.com"],
+        },
+        "send": {},
+    }
+    body = json.dumps(ses).encode()
+    path = "/api/v1/webhooks/esp-events"
+    refused, nothing = capture(lambda: _post(client, path, body, {}))
+    assert refused.status_code == 401 and nothing.nothing
+    no_topic, nothing = capture(lambda: _post(client, path, body, basic_headers()))
+    assert no_topic.status_code == 403 and nothing.nothing  # the topic list is set: name one
+    open_topics = make_client(sns_topic_arns=None)
+    response, written = capture(lambda: _post(open_topics, path, body, basic_headers()))
+    assert response.status_code == 200, response.text
+    assert [(e.provider, e.type) for e in written.events] == [("ses", "send")]
