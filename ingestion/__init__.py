@@ -1,0 +1,1 @@
+"""Event ingestion: the webhook + tracking receiver and the Kafka → ClickHouse consumer."""

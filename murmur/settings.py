@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -120,6 +120,31 @@ class Settings(BaseSettings):
                 f"MURMUR_{field.upper()}."
             )
         return str(value)
+
+    # ingestion receiver
+    sns_topic_arns: str | None = Field(
+        default=None, description="Comma-separated SNS topic ARNs whose messages are accepted."
+    )
+    sns_cert_dir: Path | None = Field(
+        default=None, description="Pinned SNS signing certificates, named like the cert URL's file."
+    )
+    sendgrid_webhook_public_key: str | None = Field(
+        default=None, description="SendGrid signed event webhook public key (base64 DER)."
+    )
+    mailgun_webhook_signing_key: SecretStr | None = None
+    webhook_basic_auth: SecretStr | None = Field(
+        default=None, description="user:password for Postmark, SparkPost, Mailjet, Brevo."
+    )
+    webhook_max_age_s: int = Field(default=900, ge=0, description="Replay window; 0 = off.")
+    webhook_max_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
+    tracking_base_url: str | None = Field(default=None, description="Public URL of /t and /u.")
+    tracking_secret: SecretStr | None = None
+    ingestion_host: str = "127.0.0.1"
+    ingestion_port: int = 8100
+
+    def sns_topics(self) -> frozenset[str]:
+        """The allowed SNS topic ARNs (empty: every topic is accepted, none is confirmed)."""
+        return frozenset(t.strip() for t in (self.sns_topic_arns or "").split(",") if t.strip())
 
 
 def redact_url(url: str) -> str:

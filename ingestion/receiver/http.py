@@ -1,0 +1,31 @@
+"""Small HTTP helpers shared by the webhook and tracking routes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ingestion.receiver.errors import WebhookError
+
+
+def json_response(status: int, body: dict[str, Any]) -> Response:
+    return Response(orjson.dumps(body), status_code=status, media_type="application/json")
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refused with 413 as soon as it passes `limit` bytes."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise WebhookError(
+            413, f"body of {declared} bytes exceeds {limit} (MURMUR_WEBHOOK_MAX_BYTES)"
+        )
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise WebhookError(413, f"body exceeds {limit} bytes (MURMUR_WEBHOOK_MAX_BYTES)")
+        chunks.append(chunk)
+    return b"".join(chunks)
