@@ -48,9 +48,15 @@ def _signature(data: dict[str, Any], ctx: Context) -> tuple[str, str]:
     if not isinstance(sig, dict):
         raise unauthorized("Mailgun webhook without a signature object")
     stamp, token, given = sig.get("timestamp"), sig.get("token"), sig.get("signature")
-    if not all(isinstance(v, str) and v for v in (stamp, token, given)):
+    if not (
+        isinstance(stamp, str)
+        and stamp
+        and isinstance(token, str)
+        and token
+        and isinstance(given, str)
+        and given
+    ):
         raise unauthorized("Mailgun signature needs timestamp, token and signature strings")
-    assert isinstance(stamp, str) and isinstance(token, str) and isinstance(given, str)
     expected = hmac.new(ctx.mailgun_key, (stamp + token).encode(), hashlib.sha256).hexdigest()
     if not hmac.compare_digest(expected, given.lower()):
         raise unauthorized("Mailgun signature does not verify")

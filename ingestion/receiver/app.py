@@ -63,14 +63,16 @@ class Receiver:
             await self.ctx.close()
 
     async def publish(self, records: list[Record]) -> None:
-        assert self.producer is not None, "receiver not started"
+        if self.producer is None:
+            raise RuntimeError("receiver not started")
         await self.producer.send(records)
 
     async def healthz(self, _request: Request) -> Response:
         return json_response(200, {"status": "ok"})
 
     async def webhook(self, request: Request) -> Response:
-        assert self.ctx is not None, "receiver not started"
+        if self.ctx is None:
+            raise RuntimeError("receiver not started")
         name = request.path_params.get("provider")
         try:
             body = await read_body(request, self.settings.webhook_max_bytes)

@@ -288,7 +288,8 @@ def iter_batches(csv: CsvFile) -> Iterator[Batch]:
         for batch in reader:
             numbers, p = _numbers(next_number, batch.num_rows, skipped, p)
             frame = pl.from_arrow(batch)
-            assert isinstance(frame, pl.DataFrame)
+            if not isinstance(frame, pl.DataFrame):  # a record batch always converts to a frame
+                raise TypeError(f"expected a DataFrame from a record batch, got {type(frame)}")
             frame = frame.with_columns(pl.Series(ROW, numbers, dtype=pl.Int64))
             if next_number == 1:
                 frame = frame.slice(1)  # the header

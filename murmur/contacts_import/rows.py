@@ -159,7 +159,8 @@ def validate_batch(raw: pl.DataFrame, cmap: ColumnMap) -> tuple[pl.DataFrame, pl
         bad = bad | mask
 
     email_raw = source("email")
-    assert email_raw is not None
+    if email_raw is None:  # headers.py refuses a file without an email column before this
+        raise ValueError("the file has no email column")
     emails = normalize_emails(email_raw)
     out["email"] = emails.get_column("email")
     email_bad = out["email"].is_null()

@@ -66,7 +66,8 @@ def _pg(engine: sa.Engine) -> Iterator[psycopg.Connection[Any]]:
     raw = engine.raw_connection()
     try:
         conn = raw.driver_connection
-        assert isinstance(conn, psycopg.Connection)
+        if not isinstance(conn, psycopg.Connection):
+            raise TypeError(f"imports need a psycopg 3 engine, got {type(conn).__name__}")
         conn.autocommit = True
         try:
             yield conn
@@ -123,7 +124,8 @@ def _queue(
     with _pg(engine) as conn:
         import_id = jobs.queue_job(conn, principal.account_id, csv, principal.actor, filename)
         job = store.get_job(conn, principal.account_id, import_id)
-    assert job is not None
+    if job is None:  # queued in this very call: only a concurrent account deletion removes it
+        raise not_found("import", import_id)
     return job
 
 
