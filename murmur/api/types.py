@@ -2,7 +2,7 @@
 
 Required text (`Name`, `RequiredText`, `RequiredLongText`) refuses whitespace-only values; ids in
 bodies (`RefId`) are strict integers (no `true` or `"5"`) in Postgres' bigint range;
-`JsonObject` is at most `MAX_JSON_BYTES` serialized and holds no NaN/Infinity.
+`JsonObject` is at most `MAX_JSON_BYTES` serialized, `MAX_JSON_DEPTH` deep, with no NaN/Infinity.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from murmur.email_address import InvalidEmail, normalize_email
 
 MAX_ID = 2**63 - 1
 MAX_JSON_BYTES = 64 * 1024
+MAX_JSON_DEPTH = 32
 
 
 def _no_nul(value: str) -> str:
@@ -55,23 +56,27 @@ def _email(value: str) -> str:
         raise ValueError(f"invalid email address: {exc}") from None
 
 
-def _json_no_nul(value: Any) -> Any:
-    if isinstance(value, str):
-        _no_nul(value)
-    elif isinstance(value, float) and not math.isfinite(value):
-        raise ValueError("numbers must be finite (no NaN or Infinity)")
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            _no_nul(str(key))
-            _json_no_nul(item)
-    elif isinstance(value, list):
-        for item in value:
-            _json_no_nul(item)
-    return value
+def _json_values(value: Any) -> None:
+    """Walk the JSON value without recursion: text Postgres can store, finite numbers, depth."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            raise ValueError(f"is nested more than {MAX_JSON_DEPTH} levels deep")
+        if isinstance(item, str):
+            _no_nul(item)
+        elif isinstance(item, float) and not math.isfinite(item):
+            raise ValueError("numbers must be finite (no NaN or Infinity)")
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                _no_nul(str(key))
+                stack.append((child, depth + 1))
+        elif isinstance(item, list):
+            stack.extend((child, depth + 1) for child in item)
 
 
 def _json_object(value: dict[str, Any]) -> dict[str, Any]:
-    _json_no_nul(value)
+    _json_values(value)
     size = len(json.dumps(value, ensure_ascii=False).encode("utf-8", "surrogatepass"))
     if size > MAX_JSON_BYTES:
         raise ValueError(f"is {size} bytes as JSON; the limit is {MAX_JSON_BYTES} bytes")
