@@ -85,9 +85,8 @@ _budget: ContextVar[_Budget | None] = ContextVar("murmur_render_budget", default
 
 def _tick() -> None:
     budget = _budget.get()
-    if budget is None:  # a template run outside render(): give it a budget of its own
-        budget = _Budget()
-        _budget.set(budget)
+    if budget is None:
+        raise RenderError("templates render only through murmur.domain.rendering.render")
     budget.tick()
 
 
@@ -255,7 +254,7 @@ SAMPLE_CONTACT = {
 }
 
 
-@functools.lru_cache(maxsize=64)
+@functools.lru_cache(maxsize=16)  # sources are up to 1 MB each
 def _compiled(source: str, html: bool) -> Any:
     return _env(html).from_string(source)
 
