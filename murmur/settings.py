@@ -61,6 +61,15 @@ class Settings(BaseSettings):
     def _blank_port_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
 
+    # API request limits (413 names the limit). Uploads (the contact CSV import) have their own
+    # ceiling; the import route also enforces its file-size limit.
+    api_max_body_bytes: int = Field(
+        default=1024 * 1024, ge=1, description="Largest JSON request body, in bytes."
+    )
+    api_max_upload_bytes: int = Field(
+        default=600 * 1024 * 1024, ge=1, description="Largest CSV upload request, in bytes."
+    )
+
     @field_validator("postgres_url", "dagster_postgres_url", "clickhouse_url", "smtp_url")
     @classmethod
     def _check_url(cls, value: str | None, info: object) -> str | None:

@@ -59,7 +59,9 @@ def _first_line(exc: Exception) -> str:
 
 async def _data_error(request: Request, exc: Exception) -> JSONResponse:
     log.info("rejected input at %s: %s", request.url.path, _first_line(exc))
-    return JSONResponse({"detail": f"invalid value: {_first_line(exc)}"}, status_code=422)
+    # the documented validation shape; the database does not say which field, so `loc` is the body
+    detail = [{"loc": ["body"], "msg": f"invalid value: {_first_line(exc)}", "type": "value_error"}]
+    return JSONResponse({"detail": detail}, status_code=422)
 
 
 async def _integrity_error(request: Request, exc: Exception) -> JSONResponse:

@@ -8,17 +8,22 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal, get_args
 
 import sqlalchemy as sa
 
 from murmur.db.tables import accounts, api_keys
 from murmur.domain.audit import audit
 
-ROLES = ("viewer", "editor", "admin")
+Role = Literal["viewer", "editor", "admin"]
+ROLES: tuple[str, ...] = get_args(Role)
 ROLE_RANK = {role: rank for rank, role in enumerate(ROLES)}
 KEY_SCHEME = "mm"
 LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+class LastAdminKey(ValueError):
+    """Revoking this key would leave the account without an active admin key."""
 
 
 @dataclass(frozen=True)
@@ -113,11 +118,19 @@ def revoke_api_key(
     api_key_id: int | None = None,
     account_id: uuid.UUID | None = None,
     actor: str = "cli",
+    keep_last_admin: bool = False,
 ) -> dict[str, Any] | None:
-    """Revoke by prefix or id (optionally scoped to an account); idempotent; None if unknown."""
+    """Revoke by prefix or id (optionally scoped to an account); idempotent; None if unknown.
+
+    With `keep_last_admin` (the API), LastAdminKey instead of revoking the account's last
+    active admin key: the account's active admin keys are locked first, so two admins
+    revoking each other's keys at once cannot both succeed.
+    """
     where = [api_keys.c.prefix == prefix] if prefix else [api_keys.c.api_key_id == api_key_id]
     if account_id is not None:
         where.append(api_keys.c.account_id == account_id)
+    if keep_last_admin:
+        _refuse_last_admin(conn, where)
     row = (
         conn.execute(
             api_keys.update()
@@ -150,3 +163,22 @@ def find_account_by_name(conn: sa.Connection, name: str) -> uuid.UUID | None:
         .limit(1)
     ).scalar()
     return account_id
+
+
+def _refuse_last_admin(conn: sa.Connection, where: list[sa.ColumnElement[bool]]) -> None:
+    target = conn.execute(
+        sa.select(api_keys.c.account_id, api_keys.c.role, api_keys.c.revoked_at).where(*where)
+    ).one_or_none()
+    if target is None or target.role != "admin" or target.revoked_at is not None:
+        return
+    admins = conn.execute(
+        sa.select(api_keys.c.api_key_id)
+        .where(
+            api_keys.c.account_id == target.account_id,
+            api_keys.c.role == "admin",
+            api_keys.c.revoked_at.is_(None),
+        )
+        .with_for_update()
+    ).all()
+    if len(admins) <= 1:
+        raise LastAdminKey("this is the account's last active admin key; create another first")

@@ -7,11 +7,11 @@ from datetime import datetime
 
 import sqlalchemy as sa
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from murmur.api.deps import Admin, Engine, Viewer
 from murmur.api.errors import field_error
-from murmur.api.types import Email, Name, ShortText
+from murmur.api.types import Email, Name, RequiredText
 from murmur.db.tables import accounts
 from murmur.domain.audit import audit
 
@@ -32,8 +32,10 @@ class AccountOut(BaseModel):
 class AccountPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: Name | None = None
-    postal_address: ShortText | None = None
-    default_from_name: ShortText | None = None
+    postal_address: RequiredText | None = Field(
+        default=None, description="required to send; null clears it, blank is refused"
+    )
+    default_from_name: RequiredText | None = None
     default_from_email: Email | None = None
     default_reply_to: Email | None = None
 

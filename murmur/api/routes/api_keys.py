@@ -4,31 +4,37 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict
 
 from murmur.api import crud
 from murmur.api.deps import Admin, Engine
-from murmur.api.errors import not_found
+from murmur.api.errors import conflict, not_found
 from murmur.api.types import After, IdPath, Limit, Name, Offset
 from murmur.db.tables import api_keys
-from murmur.domain.accounts import create_api_key, public_key_columns, revoke_api_key
+from murmur.domain.accounts import (
+    LastAdminKey,
+    Role,
+    create_api_key,
+    public_key_columns,
+    revoke_api_key,
+)
 
 router = APIRouter(prefix="/api-keys", tags=["api keys"])
 
 
 class ApiKeyIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    role: Literal["viewer", "editor", "admin"]
+    role: Role
     name: Name | None = None
 
 
 class ApiKeyOut(BaseModel):
     api_key_id: int
     account_id: uuid.UUID
-    role: str
+    role: Role
     name: str | None
     prefix: str
     created_at: datetime
@@ -72,11 +78,21 @@ def list_keys(
 
 @router.delete("/{api_key_id}", response_model=ApiKeyOut)
 def revoke_key(api_key_id: IdPath, principal: Admin, engine: Engine) -> dict[str, Any]:
-    """Revoke a key (idempotent); it answers 401 from then on."""
-    with engine.begin() as conn:
-        row = revoke_api_key(
-            conn, api_key_id=api_key_id, account_id=principal.account_id, actor=principal.actor
-        )
+    """Revoke a key (idempotent); it answers 401 from then on.
+
+    409 for the account's last active admin key: create another admin key first.
+    """
+    try:
+        with engine.begin() as conn:
+            row = revoke_api_key(
+                conn,
+                api_key_id=api_key_id,
+                account_id=principal.account_id,
+                actor=principal.actor,
+                keep_last_admin=True,
+            )
+    except LastAdminKey as exc:
+        raise conflict(str(exc)) from None
     if row is None:
         raise not_found("api key", api_key_id)
     return row

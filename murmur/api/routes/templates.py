@@ -6,35 +6,43 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-import sqlalchemy as sa
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict
 
 from murmur.api import crud
 from murmur.api.deps import Editor, Engine, Viewer
-from murmur.api.errors import conflict, field_error
-from murmur.api.types import After, IdPath, Limit, LongText, Name, Offset, ShortText
-from murmur.db.tables import campaigns, template_versions, templates
-from murmur.domain.audit import audit
-from murmur.domain.rendering import RenderError, check_syntax
+from murmur.api.errors import conflict, field_error, not_found
+from murmur.api.types import (
+    After,
+    IdPath,
+    Limit,
+    LongText,
+    Name,
+    Offset,
+    RequiredLongText,
+    RequiredText,
+)
+from murmur.db.tables import template_versions, templates
+from murmur.domain import templates as domain
+from murmur.domain.errors import DomainError
+from murmur.domain.templates import InvalidTemplate, TemplateInUse
 
 router = APIRouter(prefix="/templates", tags=["templates"])
-_CONTENT = ("name", "subject", "body_html", "body_text")
 
 
 class TemplateIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: Name
-    subject: ShortText
-    body_html: LongText
+    subject: RequiredText
+    body_html: RequiredLongText
     body_text: LongText | None = None
 
 
 class TemplatePatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: Name | None = None
-    subject: ShortText | None = None
-    body_html: LongText | None = None
+    subject: RequiredText | None = None
+    body_html: RequiredLongText | None = None
     body_text: LongText | None = None
 
 
@@ -69,27 +77,8 @@ class TemplateVersionPage(crud.Page):
     items: list[TemplateVersionOut]  # type: ignore[assignment]
 
 
-def _check(values: dict[str, Any]) -> None:
-    for field in ("name", "subject", "body_html"):
-        if field in values and values[field] is None:
-            raise field_error(field, "must not be null")
-    for field in ("subject", "body_html", "body_text"):
-        if values.get(field):
-            try:
-                check_syntax(values[field])
-            except RenderError as exc:
-                raise field_error(field, f"template syntax error: {exc}") from None
-
-
-def _snapshot(conn: sa.Connection, row: dict[str, Any]) -> None:
-    conn.execute(
-        template_versions.insert().values(
-            account_id=row["account_id"],
-            template_id=row["template_id"],
-            version=row["version"],
-            **{k: row[k] for k in _CONTENT},
-        )
-    )
+def _invalid(exc: InvalidTemplate) -> DomainError:
+    return field_error(exc.field, exc.reason)
 
 
 @router.post("", status_code=201, response_model=TemplateOut)
@@ -97,22 +86,17 @@ def create_template(body: TemplateIn, principal: Editor, engine: Engine) -> dict
     """Create a template (version 1).
 
     Variables: `email`, `first_name`, `last_name`, `custom_fields` (e.g. `{{ first_name }}`),
-    rendered in a Jinja2 sandbox.
+    rendered in a Jinja2 sandbox under a budget (2 s, 200k loop iterations or calls, 10k items
+    per `range`, 2M characters of output or of any value): a template over it fails to send
+    with the budget named.
     """
-    values = body.model_dump()
-    _check(values)
-    with engine.begin() as conn:
-        row = crud.insert_one(conn, templates, principal.account_id, values)
-        _snapshot(conn, row)
-        audit(
-            conn,
-            principal.account_id,
-            principal.actor,
-            "template.create",
-            "template",
-            row["template_id"],
-        )
-        return row
+    try:
+        with engine.begin() as conn:
+            return domain.create_template(
+                conn, principal.account_id, body.model_dump(), principal.actor
+            )
+    except InvalidTemplate as exc:
+        raise _invalid(exc) from None
 
 
 @router.get("", response_model=TemplatePage)
@@ -159,46 +143,25 @@ def update_template(
 ) -> dict[str, Any]:
     """Change content; bumps `version` and records the new version in the history."""
     values = body.model_dump(exclude_unset=True)
-    _check(values)
-    with engine.begin() as conn:
-        current = crud.get_one(
-            conn, templates, principal.account_id, template_id, "template", for_update=True
-        )
-        if not values:
-            return current
-        values["version"] = current["version"] + 1
-        row = crud.update_one(
-            conn, templates, principal.account_id, template_id, values, "template"
-        )
-        _snapshot(conn, row)
-        audit(
-            conn,
-            principal.account_id,
-            principal.actor,
-            "template.update",
-            "template",
-            template_id,
-            {"version": row["version"]},
-        )
-        return row
+    try:
+        with engine.begin() as conn:
+            row = domain.update_template(
+                conn, principal.account_id, template_id, values, principal.actor
+            )
+    except InvalidTemplate as exc:
+        raise _invalid(exc) from None
+    if row is None:
+        raise not_found("template", template_id)
+    return row
 
 
 @router.delete("/{template_id}", status_code=204)
 def delete_template(template_id: IdPath, principal: Editor, engine: Engine) -> None:
     """Delete a template no campaign uses (409 otherwise), with its version history."""
-    with engine.begin() as conn:
-        crud.get_one(
-            conn, templates, principal.account_id, template_id, "template", for_update=True
-        )
-        used = conn.execute(
-            sa.select(campaigns.c.campaign_id).where(
-                campaigns.c.account_id == principal.account_id,
-                campaigns.c.template_id == template_id,
-            )
-        ).first()
-        if used is not None:
-            raise conflict(f"template {template_id} is used by campaign {used[0]}")
-        crud.delete_one(conn, templates, principal.account_id, template_id, "template")
-        audit(
-            conn, principal.account_id, principal.actor, "template.delete", "template", template_id
-        )
+    try:
+        with engine.begin() as conn:
+            found = domain.delete_template(conn, principal.account_id, template_id, principal.actor)
+    except TemplateInUse as exc:
+        raise conflict(str(exc)) from None
+    if not found:
+        raise not_found("template", template_id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 import sqlalchemy as sa
 from argon2 import PasswordHasher
@@ -16,6 +16,7 @@ from murmur.api.deps import Admin, Engine
 from murmur.api.errors import field_error
 from murmur.api.types import After, Email, IdPath, Limit, Offset, ShortText
 from murmur.db.tables import users
+from murmur.domain.accounts import Role
 from murmur.domain.audit import audit
 
 router = APIRouter(prefix="/users", tags=["users"])
@@ -27,7 +28,7 @@ class UserIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     email: Email
     password: ShortText = Field(min_length=12, description="at least 12 characters")
-    role: Literal["viewer", "editor", "admin"] = "viewer"
+    role: Role = "viewer"
 
 
 class UserOut(BaseModel):

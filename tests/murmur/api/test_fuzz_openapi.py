@@ -1,17 +1,22 @@
 """Schemathesis explores every operation of the OpenAPI document in-process: no input may
 make the API answer 5xx. `MURMUR_FUZZ_EXAMPLES` sets examples per operation and mode
-(default 25).
+(default 25). A hostile pass then plants lone surrogates, NUL, huge and non-finite numbers and
+deeply nested values into the generated bodies, queries and path parameters.
 """
 
 from __future__ import annotations
 
+import json
 import os
+from typing import Any
+from urllib.parse import quote
 
 import pytest
 import schemathesis
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis.schemas import APIOperation, BaseSchema
 
@@ -19,6 +24,40 @@ from tests.murmur.conftest import MakeAccount, auth
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 EXAMPLES = int(os.environ.get("MURMUR_FUZZ_EXAMPLES", "25"))
+_NOT_SET = type(schemathesis.Case.__init__.__kwdefaults__["body"])
+
+
+def _nested(depth: int) -> Any:
+    value: Any = "leaf"
+    for level in range(depth):
+        value = {"k": [value]} if level % 2 else [value]
+    return value
+
+
+HOSTILE: st.SearchStrategy[Any] = st.one_of(
+    st.sampled_from(["\ud800", "x\udfff", "\ud83d\ud83d", "a\x00b", "\ufeff", " "]),
+    st.text(st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF), min_size=1, max_size=4),
+    st.sampled_from([2**63, -(2**63) - 1, 10**40, 1e308, -1e308, float("inf"), float("nan")]),
+    st.sampled_from([True, 0, -1, ""]),
+    st.sampled_from([_nested(40), _nested(500), [[]] * 2000, {"k" * 500: 1}]),
+)
+
+
+def _url_text(value: Any) -> str:
+    """A URL-safe, percent-encoded form of any value, lone surrogates as their raw bytes."""
+    text = value if isinstance(value, str) else json.dumps(value)
+    return quote(text.encode("utf-8", "surrogatepass"), safe="")
+
+
+def _plant(value: Any, data: st.DataObject) -> Any:
+    """`value` with hostile values planted at some of its leaves (or in its place)."""
+    if data.draw(st.integers(0, 3)) == 0:
+        return data.draw(HOSTILE)
+    if isinstance(value, dict):
+        return {k: _plant(v, data) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plant(v, data) for v in value]
+    return value
 
 
 @pytest.fixture(scope="module")
@@ -70,6 +109,55 @@ def _fuzz(operation: APIOperation, mode: GenerationMode, headers: dict[str, str]
         )
 
     run()
+
+
+def _fuzz_hostile(operation: APIOperation, client: TestClient, headers: dict[str, str]) -> None:
+    @given(case=operation.as_strategy(generation_mode=GenerationMode.POSITIVE), data=st.data())
+    @settings(
+        max_examples=EXAMPLES,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+        phases=[Phase.generate],
+        derandomize=True,
+        database=None,
+    )
+    def run(case: schemathesis.Case, data: st.DataObject) -> None:
+        path = case.path
+        for name, value in (case.path_parameters or {}).items():
+            planted = _url_text(_plant(value, data)) or "x"
+            path = path.replace("{" + name + "}", planted)
+        query = "&".join(
+            f"{quote(k)}={_url_text(_plant(v, data))}" for k, v in (case.query or {}).items()
+        )
+        url = f"{path}?{query}" if query else path
+        kwargs: dict[str, Any] = {"headers": dict(headers)}
+        if case.media_type == "application/json" and not isinstance(case.body, _NOT_SET):
+            kwargs["headers"]["Content-Type"] = "application/json"
+            kwargs["content"] = json.dumps(_plant(case.body, data))  # ASCII: surrogates escaped
+        elif not isinstance(case.body, _NOT_SET):
+            return  # multipart uploads are fuzzed by the schemathesis pass
+        response = client.request(case.method, url, **kwargs)
+        assert response.status_code < 500, (
+            f"{case.method} {url[:300]} -> {response.status_code}: {response.text[:300]}\n"
+            f"{kwargs.get('content', '')[:300]}"
+        )
+
+    run()
+
+
+def test_hostile_values_planted_in_generated_requests_never_make_a_server_error(
+    openapi_schema: BaseSchema, fuzz_headers: dict[str, str], api_client: TestClient
+) -> None:
+    failures: list[str] = []
+    for result in openapi_schema.get_all_operations():
+        operation = result.ok()
+        if operation.method.upper() == "DELETE" and operation.path.startswith("/api/v1/api-keys"):
+            continue  # revoking the fuzzing key would turn the rest of the run into 401s
+        try:
+            _fuzz_hostile(operation, api_client, fuzz_headers)
+        except Exception as exc:  # hypothesis may also raise groups of failures
+            failures.append(f"{operation.method.upper()} {operation.path}: {exc}")
+    assert not failures, "\n\n".join(failures)
 
 
 def test_no_generated_request_makes_the_api_answer_a_server_error(
