@@ -1,16 +1,16 @@
-"""`python -m ingestion`: the ESP-event consumer (Kafka → ClickHouse). Filled by a later issue."""
+"""`python -m ingestion consume ...` (temporary dispatch; the receiver's `serve` lands at merge)."""
 
 import sys
 
 
-def main() -> int:
-    print(  # noqa: T201
-        "ingestion: the Kafka → ClickHouse consumer is not built yet; "
-        "`murmur stack up` starts the broker it will read (topics email-events, email-events-dlq).",
-        file=sys.stderr,
-    )
+def main(argv: list[str]) -> int:
+    if argv[:1] == ["consume"]:
+        from ingestion.consumer.cli import main as consume
+
+        return consume(argv[1:])
+    print("usage: python -m ingestion consume [--role events|feedback|all] ...", file=sys.stderr)  # noqa: T201
     return 2
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))
