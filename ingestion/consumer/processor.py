@@ -20,7 +20,7 @@ from confluent_kafka import Message as KafkaMessage
 
 from ingestion.consumer.abstract import InvalidMessage, Message, MessageRejected, Sink
 from ingestion.consumer.config import ConsumerConfig
-from ingestion.consumer.stats import Stats
+from ingestion.consumer.stats import Stats, write_status
 from ingestion.consumer.strategies.batch import Batch, Batcher
 from ingestion.consumer.strategies.commit import commit
 from ingestion.consumer.strategies.decode import decode
@@ -62,6 +62,8 @@ class StreamProcessor:
     def run(self) -> None:
         cfg = self.config
         log.info("%s: group %s reading %s", self.role, cfg.group_id, cfg.topic)
+        if self.status_file is not None:
+            write_status(self.status_file, self.stats)
         if not self._retry(self.sink.prepare, "prepare"):
             self.close()
             return
