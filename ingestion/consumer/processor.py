@@ -1,5 +1,8 @@
 """The run loop: poll → decode → validate → batch → enrich → sink → DLQ ack → commit.
 
+One batch at a time is stored by a worker thread while the loop reads and parses the next one;
+commits stay in the loop's thread and in batch order.
+
 Offsets are committed only after the sink stored the batch and the DLQ acknowledged its dead
 letters. A sink or ledger that is down raises `MessageRejected`: the processor stops consuming
 (backpressure), retries the same batch with backoff, and commits nothing meanwhile. On stop
@@ -13,6 +16,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
@@ -50,6 +54,9 @@ class StreamProcessor:
         self.status_file = status_file
         self.on_batch = on_batch
         self.stats = Stats(role)
+        # one batch is stored in this thread while the next one is read and parsed
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix=f"{role}-store")
+        self._pending: tuple[Batch, Future[None]] | None = None
         self.batcher = Batcher(config.batch_size, config.batch_time_s)
         self.consumer = Consumer(config.kafka_consumer())
         self.dlq = DeadLetters(
@@ -57,7 +64,11 @@ class StreamProcessor:
         )
 
     def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        self.batcher.drop_partitions({(tp.topic, tp.partition) for tp in partitions})
+        revoked = {(tp.topic, tp.partition) for tp in partitions}
+        self.batcher.drop_partitions(revoked)
+        if self._pending is not None:
+            for tp in revoked:
+                self._pending[0].offsets.pop(tp, None)
 
     def run(self) -> None:
         cfg = self.config
@@ -76,12 +87,16 @@ class StreamProcessor:
                     self._take(raw)
                 if self.batcher.ready():
                     self._flush()
+                elif self._pending is not None and self._pending[1].done():
+                    self._finish_pending()
                 if time.monotonic() >= next_report:
                     self.stats.report(self.consumer, self.status_file)
                     next_report = time.monotonic() + cfg.stats_interval_s
-            if len(self.batcher.current):
+            if len(self.batcher.current) or self._pending is not None:
                 log.info("%s: stopping: finishing the batch in hand", self.role)
-                self._flush()
+                if len(self.batcher.current):
+                    self._flush()
+                self._finish_pending()
         finally:
             self.stats.report(self.consumer, self.status_file)
             self.close()
@@ -118,31 +133,47 @@ class StreamProcessor:
         self.batcher.add(message, event)
 
     def _flush(self) -> None:
+        """Hand the batch to the store thread once the previous one is stored and committed."""
         batch = self.batcher.take()
-
-        def store() -> None:
-            enriched = self.enricher.enrich(batch.events)
-            result = self.sink.write(enriched.events)
-            for poison in result.poison:
-                self.dlq.send(
-                    Message(
-                        self.config.topic, -1, -1, poison.event.kafka_key(), poison.event.to_json()
-                    ),
-                    poison.reason,
-                )
-            self.dlq.flush()
-            self.stats.unmatched += enriched.unmatched
-            self.stats.written += result.written
-            self.stats.duplicates += result.duplicates
-            self.stats.dead_lettered += len(result.poison)
-
-        if not self._retry(store, "store a batch"):
-            log.warning("%s: stopped with an unstored batch; it is not committed", self.role)
+        if not self._finish_pending():
             return
+        self._pending = (batch, self._pool.submit(self._store, batch))
+
+    def _store(self, batch: Batch) -> None:
+        enriched = self.enricher.enrich(batch.events)
+        result = self.sink.write(enriched.events)
+        for poison in result.poison:
+            event = poison.event
+            message = Message(self.config.topic, -1, -1, event.kafka_key(), event.to_json())
+            self.dlq.send(message, poison.reason)
+        self.dlq.flush()
+        self.stats.unmatched += enriched.unmatched
+        self.stats.written += result.written
+        self.stats.duplicates += result.duplicates
+        self.stats.dead_lettered += len(result.poison)
+
+    def _finish_pending(self) -> bool:
+        """Wait for the batch in the store thread, retrying it here if rejected; then commit.
+
+        False when stopped before it could be stored (it stays uncommitted).
+        """
+        if self._pending is None:
+            return True
+        batch, future = self._pending
+        self._pending = None
+        try:
+            future.result()
+        except MessageRejected as exc:
+            self.stats.retries += 1
+            log.warning("%s: cannot store a batch (%s); retrying", self.role, exc)
+            if not self._retry(lambda: self._store(batch), "store a batch"):
+                log.warning("%s: stopped with an unstored batch; it is not committed", self.role)
+                return False
         if self.on_batch is not None:
-            self.on_batch(batch)  # tests: a hook between store and commit
+            self.on_batch(batch)  # benchmarks and tests: a hook between store and commit
         commit(self.consumer, batch.offsets)
         self.stats.batches += 1
+        return True
 
     def _retry(self, work: Callable[[], None], what: str) -> bool:
         """Run `work` until it does not raise MessageRejected; False if stopped first."""
@@ -159,6 +190,7 @@ class StreamProcessor:
             delay = min(delay * 2, self.config.retry_max_s)
 
     def close(self) -> None:
+        self._pool.shutdown(wait=True)
         try:
             self.consumer.close()
         finally:

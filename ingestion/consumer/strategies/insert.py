@@ -124,12 +124,13 @@ class ClickHouseSink:
                 f"and toDateTime64('{high}', 3, 'UTC') and {where}"
             )
             try:
-                rows = self.client().query(sql).result_rows
+                # raw: clickhouse-connect's query() scans long SQL texts with regexes
+                body = self.client().raw_query(sql, fmt="JSONCompactEachRow")
             except MessageRejected:
                 raise
             except Exception as exc:
                 raise self._transient("duplicate check", exc) from exc
-            found.update(str(r[0]) for r in rows)
+            found.update(str(json.loads(line)[0]) for line in body.splitlines() if line)
         return found
 
     def write(self, events: Sequence[EmailEvent]) -> SinkResult:
