@@ -61,6 +61,9 @@ class Sink(Protocol):
     def prepare(self) -> None:
         """Create what the sink needs (tables); MessageRejected while its store is down."""
 
+    def accepts(self, event: EmailEvent) -> bool:
+        """Whether this sink wants the event at all; the others are not even enriched."""
+
     def write(self, events: Sequence[EmailEvent]) -> SinkResult: ...
 
     def close(self) -> None: ...

@@ -140,7 +140,8 @@ class StreamProcessor:
         self._pending = (batch, self._pool.submit(self._store, batch))
 
     def _store(self, batch: Batch) -> None:
-        enriched = self.enricher.enrich(batch.events)
+        wanted = [e for e in batch.events if self.sink.accepts(e)]
+        enriched = self.enricher.enrich(wanted)
         result = self.sink.write(enriched.events)
         for poison in result.poison:
             event = poison.event

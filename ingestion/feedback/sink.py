@@ -36,6 +36,9 @@ class FeedbackSink:
                 f"Postgres not ready (run `murmur db upgrade`?): {reason}"
             ) from exc
 
+    def accepts(self, event: EmailEvent) -> bool:
+        return is_feedback(event)
+
     def write(self, events: Sequence[EmailEvent]) -> SinkResult:
         result = SinkResult()
         for event in events:

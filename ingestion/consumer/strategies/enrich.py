@@ -73,7 +73,8 @@ class Enricher:
                         by_message = {r.esp_message_id: r for r in rows}
             except DBAPIError as exc:
                 reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-                raise MessageRejected(f"ledger lookup failed: {reason}") from exc
+                hint = " (is the app database migrated? `murmur db upgrade`)"
+                raise MessageRejected(f"ledger lookup failed: {reason}{hint}") from exc
         out: list[EmailEvent] = []
         unmatched = 0
         for event in events:

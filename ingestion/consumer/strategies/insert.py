@@ -111,6 +111,9 @@ class ClickHouseSink:
         except Exception as exc:
             raise self._transient("create tables", exc) from exc
 
+    def accepts(self, event: EmailEvent) -> bool:
+        return True
+
     def existing(self, events: Sequence[EmailEvent]) -> set[str]:
         ids = [e.event_id for e in events]
         low = min(e.timestamp for e in events).strftime("%Y-%m-%d %H:%M:%S.%f")[:23]
