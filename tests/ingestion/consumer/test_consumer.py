@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import json
 import signal
+import subprocess
+import sys
 import uuid
 
 import pytest
@@ -97,6 +99,15 @@ def test_one_event_delivered_40_times_counts_once_before_any_merge(
     wait_until(lambda: "duplicates=39" in consumers.logs(), 30, "the duplicate count in the log")
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=30) == 0
+
+    argv = [sys.executable, "-m", "murmur", "ingestion", "status", "--json", "--group"]
+    argv += [topics.group, "--topic", topics.events, "--dlq-topic", topics.dlq]
+    done = subprocess.run(argv, env=consumers.env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    status = json.loads(done.stdout)
+    assert status["events"] == 6 and status["unmatched"] == 6
+    assert status["by_type"] == {"delivery": 1, "open": 5}
+    assert status["groups"][0]["committed"] == 45 and status["dlq_messages"] == 0
 
 
 def test_poison_messages_go_to_the_dlq_with_their_original_bytes(
