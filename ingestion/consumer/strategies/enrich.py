@@ -50,8 +50,8 @@ class Enricher:
             for e in events
             if e.email_record_id is None and e.provider_message_id
         }
-        by_record: dict[int, Any] = {}
-        by_message: dict[str, Any] = {}
+        by_record: dict[int, dict[str, Any]] = {}
+        by_message: dict[str, dict[str, Any]] = {}
         if record_ids or message_ids:
             try:
                 with self.engine.connect() as conn:
@@ -62,7 +62,7 @@ class Enricher:
                                 == sa.any_(sa.literal(sorted(record_ids), _BIGINTS))
                             )
                         )
-                        by_record = {r.email_record_id: r for r in rows}
+                        by_record = {r.email_record_id: _updates(r) for r in rows}
                     if message_ids:
                         rows = conn.execute(
                             sa.select(*_LEDGER_COLUMNS).where(
@@ -70,7 +70,7 @@ class Enricher:
                                 == sa.any_(sa.literal(sorted(message_ids), _TEXTS))
                             )
                         )
-                        by_message = {r.esp_message_id: r for r in rows}
+                        by_message = {r.esp_message_id: _updates(r) for r in rows}
             except DBAPIError as exc:
                 reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
                 hint = " (is the app database migrated? `murmur db upgrade`)"
@@ -78,26 +78,28 @@ class Enricher:
         out: list[EmailEvent] = []
         unmatched = 0
         for event in events:
-            row = None
+            updates = None
             if event.email_record_id is not None:
-                row = by_record.get(event.email_record_id)
+                updates = by_record.get(event.email_record_id)
             elif event.provider_message_id:
-                row = by_message.get(event.provider_message_id)
-            if row is not None:
-                event = event.model_copy(update=_fill(event, row))
+                updates = by_message.get(event.provider_message_id)
+            if updates is not None:
+                if updates["esp"] is None:
+                    updates = {**updates, "esp": event.esp}
+                event = event.model_copy(update=updates)
             if event.account_id is None:
                 unmatched += 1
             out.append(event)
         return Enriched(out, unmatched)
 
 
-def _fill(event: EmailEvent, row: Any) -> dict[str, Any]:
-    """The ledger is the truth for ids; the payload's own values stay where the ledger has none."""
+def _updates(row: Any) -> dict[str, Any]:
+    """The ledger is the truth for ids (computed once per ledger row, not per event)."""
     account_id = row.account_id
     return {
         "email_record_id": row.email_record_id,
         "account_id": account_id if isinstance(account_id, uuid.UUID) else uuid.UUID(account_id),
         "campaign_id": row.campaign_id,
         "contact_id": row.contact_id,
-        "esp": row.esp or event.esp,
+        "esp": row.esp,
     }
