@@ -70,6 +70,16 @@ class Settings(BaseSettings):
         default=600 * 1024 * 1024, ge=1, description="Largest CSV upload request, in bytes."
     )
 
+    # ingestion consumer
+    consumer_group: str = Field(default="murmur-events", description="Kafka group: events.")
+    feedback_group: str = Field(default="murmur-feedback", description="Kafka group: feedback.")
+    consumer_batch_size: int = Field(default=5000, ge=1, le=1_000_000)
+    consumer_batch_time_ms: int = Field(default=500, ge=1, le=600_000)
+    consumer_session_timeout_ms: int = Field(default=6000, ge=1000, le=300_000)
+    consumer_heartbeat_interval_ms: int = Field(default=500, ge=100, le=60_000)
+    soft_bounce_limit: int = Field(default=3, ge=1, description="Soft bounces before suppression.")
+    soft_bounce_window_days: int = Field(default=7, ge=1, description="Soft-bounce window.")
+
     @field_validator("postgres_url", "dagster_postgres_url", "clickhouse_url", "smtp_url")
     @classmethod
     def _check_url(cls, value: str | None, info: object) -> str | None:

@@ -21,6 +21,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "murmur.cli.db",
     "murmur.cli.accounts",
     "murmur.cli.api",
+    "murmur.cli.ingestion",
 )
 
 

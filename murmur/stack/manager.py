@@ -175,6 +175,9 @@ class Stack:
         for st in self.status() if statuses is None else statuses:
             for field, url in st.urls.items():
                 lines.append(f"export MURMUR_{field.upper()}={shlex.quote(url)}")
+            if st.pid:
+                for var, value in self.service(st.name).exports().items():
+                    lines.append(f"export {var}={shlex.quote(value)}")
         return lines
 
     def logs(self, name: str, lines: int = 50) -> str:

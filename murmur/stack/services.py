@@ -62,9 +62,17 @@ class Service(ABC):
     def run_as(self) -> str | None:
         return None
 
+    def environ(self) -> dict[str, str]:
+        """The environment the service runs with."""
+        return dict(os.environ)
+
+    def exports(self) -> dict[str, str]:
+        """Extra `MURMUR_*` variables `murmur stack env` prints while the service runs."""
+        return {}
+
     def start(self) -> int:
         self.prepare()
-        pid = self.proc.start(self.argv(), env=dict(os.environ), user=self.run_as())
+        pid = self.proc.start(self.argv(), env=self.environ(), user=self.run_as())
         self.proc.wait_healthy(self.healthy, self.start_timeout)
         try:
             self.after_start()
@@ -276,6 +284,91 @@ class SmtpSink(Service):
         return code == 250
 
 
+class Ingestion(Service):
+    """The webhook + tracking receiver (`python -m ingestion serve`), with local signing keys."""
+
+    name = "ingestion"
+
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    def prepare(self) -> None:
+        from murmur.stack.keys import ensure_keys
+
+        ensure_keys(self.state_dir)
+
+    def argv(self) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "ingestion",
+            "serve",
+            "--host",
+            HOST,
+            "--port",
+            str(self.port),
+        ]
+
+    def environ(self) -> dict[str, str]:
+        from murmur.stack.keys import read_keys
+
+        defaults = {"MURMUR_TRACKING_BASE_URL": self.url(), **read_keys(self.state_dir)}
+        return {**defaults, **os.environ, "MURMUR_STATE_DIR": str(self.state_dir)}
+
+    def exports(self) -> dict[str, str]:
+        from murmur.stack.keys import read_keys
+
+        return read_keys(self.state_dir)
+
+    def urls(self) -> dict[str, str]:
+        return {"ingestion_url": self.url(), "tracking_base_url": self.url()}
+
+    def healthy(self) -> bool:
+        conn = http.client.HTTPConnection(HOST, self.port, timeout=2)
+        try:
+            conn.request("GET", "/healthz")
+            return conn.getresponse().status == 200
+        finally:
+            conn.close()
+
+
+class IngestionConsumer(Service):
+    """`python -m ingestion consume`: both consumer roles (events → ClickHouse, feedback)."""
+
+    name = "consumer"
+
+    @property
+    def status_file(self) -> Path:
+        return self.state_dir / "run" / "consumer.status.json"
+
+    def argv(self) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "ingestion",
+            "consume",
+            "--status-file",
+            str(self.status_file),
+        ]
+
+    def environ(self) -> dict[str, str]:
+        return {**os.environ, "MURMUR_STATE_DIR": str(self.state_dir)}
+
+    def prepare(self) -> None:
+        self.status_file.unlink(missing_ok=True)
+
+    def urls(self) -> dict[str, str]:
+        return {}
+
+    def healthy(self) -> bool:
+        """Running, and its status file (written at start, then every 10 s) is its own."""
+        import json
+
+        pid = self.proc.pid()
+        data = json.loads(self.status_file.read_text())
+        return pid is not None and data.get("pid") == pid
+
+
 SERVICES: dict[str, type[Service]] = {
-    cls.name: cls for cls in (Postgres, ClickHouse, Kafka, SmtpSink)
+    cls.name: cls for cls in (Postgres, ClickHouse, Kafka, SmtpSink, Ingestion, IngestionConsumer)
 }

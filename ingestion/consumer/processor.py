@@ -1,0 +1,199 @@
+"""The run loop: poll → decode → validate → batch → enrich → sink → DLQ ack → commit.
+
+One batch at a time is stored by a worker thread while the loop reads and parses the next one;
+commits stay in the loop's thread and in batch order.
+
+Offsets are committed only after the sink stored the batch and the DLQ acknowledged its dead
+letters. A sink or ledger that is down raises `MessageRejected`: the processor stops consuming
+(backpressure), retries the same batch with backoff, and commits nothing meanwhile. On stop
+(SIGTERM) it finishes the batch in hand, commits it and closes; if the store is down at that
+moment it leaves the batch uncommitted, to be redelivered.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+
+from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka import Message as KafkaMessage
+
+from ingestion.consumer.abstract import InvalidMessage, Message, MessageRejected, Sink
+from ingestion.consumer.config import ConsumerConfig
+from ingestion.consumer.stats import Stats, write_status
+from ingestion.consumer.strategies.batch import Batch, Batcher
+from ingestion.consumer.strategies.commit import commit
+from ingestion.consumer.strategies.decode import decode
+from ingestion.consumer.strategies.dlq import DeadLetters
+from ingestion.consumer.strategies.enrich import Enricher
+from ingestion.consumer.strategies.validate import validate
+
+log = logging.getLogger("ingestion.consumer")
+
+
+class StreamProcessor:
+    def __init__(
+        self,
+        config: ConsumerConfig,
+        role: str,
+        sink: Sink,
+        enricher: Enricher,
+        stop: threading.Event,
+        status_file: Path | None = None,
+        on_batch: Callable[[Batch], None] | None = None,
+    ) -> None:
+        self.config = config
+        self.role = role
+        self.sink = sink
+        self.enricher = enricher
+        self.stop = stop
+        self.status_file = status_file
+        self.on_batch = on_batch
+        self.stats = Stats(role)
+        # one batch is stored in this thread while the next one is read and parsed
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix=f"{role}-store")
+        self._pending: tuple[Batch, Future[None]] | None = None
+        self.batcher = Batcher(config.batch_size, config.batch_time_s)
+        self.consumer = Consumer(config.kafka_consumer())
+        self.dlq = DeadLetters(
+            Producer(config.kafka_producer()), config.dlq_topic, f"consumer:{role}"
+        )
+
+    def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        revoked = {(tp.topic, tp.partition) for tp in partitions}
+        self.batcher.drop_partitions(revoked)
+        if self._pending is not None:
+            for tp in revoked:
+                self._pending[0].offsets.pop(tp, None)
+
+    def run(self) -> None:
+        cfg = self.config
+        log.info("%s: group %s reading %s", self.role, cfg.group_id, cfg.topic)
+        if self.status_file is not None:
+            write_status(self.status_file, self.stats)
+        if not self._retry(self.sink.prepare, "prepare"):
+            self.close()
+            return
+        self.consumer.subscribe([cfg.topic], on_revoke=self._on_revoke, on_lost=self._on_revoke)
+        next_report = time.monotonic() + cfg.stats_interval_s
+        try:
+            while not self.stop.is_set():
+                room = max(cfg.batch_size - len(self.batcher.current), 1)
+                for raw in self.consumer.consume(num_messages=min(room, 10_000), timeout=0.1):
+                    self._take(raw)
+                if self.batcher.ready():
+                    self._flush()
+                elif self._pending is not None and self._pending[1].done():
+                    self._finish_pending()
+                if time.monotonic() >= next_report:
+                    self.stats.report(self.consumer, self.status_file)
+                    next_report = time.monotonic() + cfg.stats_interval_s
+            if len(self.batcher.current) or self._pending is not None:
+                log.info("%s: stopping: finishing the batch in hand", self.role)
+                if len(self.batcher.current):
+                    self._flush()
+                self._finish_pending()
+        finally:
+            self.stats.report(self.consumer, self.status_file)
+            self.close()
+
+    def _take(self, raw: KafkaMessage) -> None:
+        err = raw.error()
+        if err is not None:
+            if err.code() != KafkaError._PARTITION_EOF:
+                log.warning("%s: consumer error: %s", self.role, err)
+            return
+        message = Message(
+            raw.topic() or "",
+            raw.partition() or 0,
+            raw.offset() or 0,
+            raw.key(),
+            raw.value() or b"",
+        )
+        self.stats.consumed += 1
+        try:
+            event = validate(message, decode(message))
+        except InvalidMessage as exc:
+            log.warning(
+                "%s: dead-lettering %s[%d]@%d: %s",
+                self.role,
+                message.topic,
+                message.partition,
+                message.offset,
+                exc.reason,
+            )
+            self.dlq.send(message, exc.reason)
+            self.stats.dead_lettered += 1
+            self.batcher.add(message, None)
+            return
+        self.batcher.add(message, event)
+
+    def _flush(self) -> None:
+        """Hand the batch to the store thread once the previous one is stored and committed."""
+        batch = self.batcher.take()
+        if not self._finish_pending():
+            return
+        self._pending = (batch, self._pool.submit(self._store, batch))
+
+    def _store(self, batch: Batch) -> None:
+        wanted = [e for e in batch.events if self.sink.accepts(e)]
+        enriched = self.enricher.enrich(wanted)
+        result = self.sink.write(enriched.events)
+        for poison in result.poison:
+            event = poison.event
+            message = Message(self.config.topic, -1, -1, event.kafka_key(), event.to_json())
+            self.dlq.send(message, poison.reason)
+        self.dlq.flush()
+        self.stats.unmatched += enriched.unmatched
+        self.stats.written += result.written
+        self.stats.duplicates += result.duplicates
+        self.stats.dead_lettered += len(result.poison)
+
+    def _finish_pending(self) -> bool:
+        """Wait for the batch in the store thread, retrying it here if rejected; then commit.
+
+        False when stopped before it could be stored (it stays uncommitted).
+        """
+        if self._pending is None:
+            return True
+        batch, future = self._pending
+        self._pending = None
+        try:
+            future.result()
+        except MessageRejected as exc:
+            self.stats.retries += 1
+            log.warning("%s: cannot store a batch (%s); retrying", self.role, exc)
+            if not self._retry(lambda: self._store(batch), "store a batch"):
+                log.warning("%s: stopped with an unstored batch; it is not committed", self.role)
+                return False
+        if self.on_batch is not None:
+            self.on_batch(batch)  # benchmarks and tests: a hook between store and commit
+        commit(self.consumer, batch.offsets)
+        self.stats.batches += 1
+        return True
+
+    def _retry(self, work: Callable[[], None], what: str) -> bool:
+        """Run `work` until it does not raise MessageRejected; False if stopped first."""
+        delay = self.config.retry_initial_s
+        while True:
+            try:
+                work()
+                return True
+            except MessageRejected as exc:
+                self.stats.retries += 1
+                log.warning("%s: cannot %s (%s); retrying in %.1fs", self.role, what, exc, delay)
+            if self.stop.wait(delay):
+                return False
+            delay = min(delay * 2, self.config.retry_max_s)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+        try:
+            self.consumer.close()
+        finally:
+            self.dlq.producer.flush(5.0)
+            self.sink.close()

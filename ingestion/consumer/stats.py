@@ -1,0 +1,90 @@
+"""Counters of one processor, logged as one line every interval (and to a status file)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from confluent_kafka import Consumer, KafkaException, TopicPartition
+
+log = logging.getLogger("ingestion.consumer")
+_STATUS_LOCK = threading.Lock()  # both roles of one process share the file
+
+
+@dataclass
+class Stats:
+    role: str
+    consumed: int = 0
+    written: int = 0
+    duplicates: int = 0
+    unmatched: int = 0
+    dead_lettered: int = 0
+    batches: int = 0
+    retries: int = 0
+    lag: int | None = None
+    rate_per_s: float = 0.0
+    started: float = field(default_factory=time.monotonic)
+    _last_time: float = field(default_factory=time.monotonic)
+    _last_consumed: int = 0
+
+    def report(self, consumer: Consumer, status_file: Path | None) -> None:
+        now = time.monotonic()
+        elapsed = max(now - self._last_time, 1e-6)
+        self.rate_per_s = (self.consumed - self._last_consumed) / elapsed
+        self._last_time, self._last_consumed = now, self.consumed
+        self.lag = consumer_lag(consumer)
+        log.info(
+            "%s: consumed=%d written=%d duplicates=%d unmatched=%d dlq=%d batches=%d "
+            "retries=%d lag=%s rate=%.0f/s",
+            self.role,
+            self.consumed,
+            self.written,
+            self.duplicates,
+            self.unmatched,
+            self.dead_lettered,
+            self.batches,
+            self.retries,
+            "?" if self.lag is None else self.lag,
+            self.rate_per_s,
+        )
+        if status_file is not None:
+            write_status(status_file, self)
+
+
+def consumer_lag(consumer: Consumer) -> int | None:
+    """Messages behind the high watermark over this member's assignment (None if unknown)."""
+    try:
+        assignment = consumer.assignment()
+        if not assignment:
+            return 0
+        total = 0
+        for tp in consumer.position(assignment):
+            low, high = consumer.get_watermark_offsets(
+                TopicPartition(tp.topic, tp.partition), timeout=1.0
+            )
+            position = tp.offset if tp.offset >= 0 else low
+            total += max(high - position, 0)
+        return total
+    except KafkaException:
+        return None
+
+
+def write_status(path: Path, stats: Stats) -> None:
+    """Atomically replace `path` with this role's counters (one key per role)."""
+    values = {k: v for k, v in asdict(stats).items() if not k.startswith("_") and k != "started"}
+    with _STATUS_LOCK:
+        try:
+            current = json.loads(path.read_text())
+        except (OSError, ValueError):
+            current = {}
+        if not isinstance(current, dict) or current.get("pid") != os.getpid():
+            current = {"pid": os.getpid()}
+        current[stats.role] = {**values, "updated_at": time.time()}
+        tmp = path.with_name(f"{path.name}.tmp")
+        tmp.write_text(json.dumps(current))
+        tmp.replace(path)

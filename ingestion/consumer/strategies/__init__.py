@@ -1,0 +1,1 @@
+"""One processing step per module: decode → validate → batch → enrich → insert → commit."""

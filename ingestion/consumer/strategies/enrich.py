@@ -1,0 +1,105 @@
+"""Step 4: fill account, campaign, contact and ESP from the send ledger, one query per batch.
+
+The receiver fills only what a payload says. Here events with an `email_record_id` take the
+ledger row's ids; events with only a `provider_message_id` are resolved through
+`emails.esp_message_id`. An event that matches nothing keeps `account_id` empty (unmatched).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.exc import DBAPIError
+
+from ingestion.consumer.abstract import MessageRejected
+from murmur.db.tables import emails
+from murmur.events import EmailEvent
+
+# one array parameter per lookup (`= any(%s)`), not thousands of IN parameters
+_BIGINTS = ARRAY(sa.BigInteger)
+_TEXTS = ARRAY(sa.Text)
+_LEDGER_COLUMNS = (
+    emails.c.email_record_id,
+    emails.c.account_id,
+    emails.c.campaign_id,
+    emails.c.contact_id,
+    emails.c.esp,
+    emails.c.esp_message_id,
+)
+
+
+@dataclass(frozen=True)
+class Enriched:
+    events: list[EmailEvent]
+    unmatched: int
+
+
+class Enricher:
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+
+    def enrich(self, events: Sequence[EmailEvent]) -> Enriched:
+        record_ids = {e.email_record_id for e in events if e.email_record_id is not None}
+        message_ids = {
+            e.provider_message_id
+            for e in events
+            if e.email_record_id is None and e.provider_message_id
+        }
+        by_record: dict[int, dict[str, Any]] = {}
+        by_message: dict[str, dict[str, Any]] = {}
+        if record_ids or message_ids:
+            try:
+                with self.engine.connect() as conn:
+                    if record_ids:
+                        rows = conn.execute(
+                            sa.select(*_LEDGER_COLUMNS).where(
+                                emails.c.email_record_id
+                                == sa.any_(sa.literal(sorted(record_ids), _BIGINTS))
+                            )
+                        )
+                        by_record = {r.email_record_id: _updates(r) for r in rows}
+                    if message_ids:
+                        rows = conn.execute(
+                            sa.select(*_LEDGER_COLUMNS).where(
+                                emails.c.esp_message_id
+                                == sa.any_(sa.literal(sorted(message_ids), _TEXTS))
+                            )
+                        )
+                        by_message = {r.esp_message_id: _updates(r) for r in rows}
+            except DBAPIError as exc:
+                reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+                hint = " (is the app database migrated? `murmur db upgrade`)"
+                raise MessageRejected(f"ledger lookup failed: {reason}{hint}") from exc
+        out: list[EmailEvent] = []
+        unmatched = 0
+        for event in events:
+            updates = None
+            if event.email_record_id is not None:
+                updates = by_record.get(event.email_record_id)
+            elif event.provider_message_id:
+                updates = by_message.get(event.provider_message_id)
+            if updates is not None:
+                if updates["esp"] is None:
+                    updates = {**updates, "esp": event.esp}
+                event = event.model_copy(update=updates)
+            if event.account_id is None:
+                unmatched += 1
+            out.append(event)
+        return Enriched(out, unmatched)
+
+
+def _updates(row: Any) -> dict[str, Any]:
+    """The ledger is the truth for ids (computed once per ledger row, not per event)."""
+    account_id = row.account_id
+    return {
+        "email_record_id": row.email_record_id,
+        "account_id": account_id if isinstance(account_id, uuid.UUID) else uuid.UUID(account_id),
+        "campaign_id": row.campaign_id,
+        "contact_id": row.contact_id,
+        "esp": row.esp,
+    }

@@ -1,0 +1,1 @@
+"""The feedback consumer: bounces, complaints and unsubscribes → Postgres suppressions."""

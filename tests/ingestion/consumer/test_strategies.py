@@ -1,0 +1,100 @@
+"""The strategy steps on their own: poison detection, batching, and the duplicate check's SQL."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+
+import pytest
+
+from ingestion.consumer.abstract import InvalidMessage, Message
+from ingestion.consumer.strategies.batch import Batcher
+from ingestion.consumer.strategies.decode import MAX_MESSAGE_BYTES, decode
+from ingestion.consumer.strategies.insert import ClickHouseSink, id_filter
+from ingestion.consumer.strategies.validate import validate
+from murmur.settings import get_settings
+from tests.ingestion.consumer.helpers import event
+
+
+def _message(value: bytes, offset: int = 0, partition: int = 0) -> Message:
+    return Message("t", partition, offset, None, value)
+
+
+def _reason(value: bytes) -> str:
+    message = _message(value)
+    with pytest.raises(InvalidMessage) as info:
+        validate(message, decode(message))
+    return info.value.reason
+
+
+def test_a_valid_event_round_trips() -> None:
+    original = event("x", email_record_id=7)
+    message = _message(original.to_json())
+    assert validate(message, decode(message)) == original
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (b"", "empty message"),
+        (b"\xff\xfe", "not JSON"),
+        (b"[1, 2]", "invalid event: (root)"),
+        (json.dumps({"type": "open"}).encode(), "invalid event: event_id"),
+        (
+            event("v").to_json().replace(b'"schema_version":1', b'"schema_version":2'),
+            "schema_version",
+        ),
+        (event("t", timestamp="1970-01-01T00:00:00Z").to_json(), "timestamp"),
+        (event("t", timestamp="2999-01-01T00:00:00Z").to_json(), "timestamp"),
+        (event("i", contact_id=-5).to_json(), "contact_id -5 out of range"),
+        (event("u").to_json()[:-1] + b',"extra":1}', "invalid event: extra"),
+    ],
+)
+def test_poison_is_named_with_its_reason(value: bytes, expected: str) -> None:
+    assert expected in _reason(value)
+
+
+def test_oversized_messages_are_poison_without_parsing() -> None:
+    assert "exceeds" in _reason(b" " * (MAX_MESSAGE_BYTES + 1))
+
+
+def test_batches_close_at_size_or_age_and_remember_the_next_offset_per_partition() -> None:
+    batcher = Batcher(max_size=3, max_time_s=0.2)
+    assert not batcher.ready()
+    batcher.add(_message(b"", 5, partition=0), event("a"))
+    batcher.add(_message(b"", 9, partition=1), None)  # poison: offset only
+    assert not batcher.ready()
+    batcher.add(_message(b"", 6, partition=0), event("b"))
+    assert batcher.ready()
+    batch = batcher.take()
+    assert len(batch.events) == 2 and batch.offsets == {("t", 0): 7, ("t", 1): 10}
+    batcher.add(_message(b"", 7), event("c"))
+    time.sleep(0.25)
+    assert batcher.ready()
+    batcher.drop_partitions({("t", 0)})
+    assert batcher.take().offsets == {}
+
+
+def test_id_filter_lists_odd_ids_apart_from_the_plain_literal() -> None:
+    sql = id_filter(["abc123", "a,b", "it's"])
+    assert "splitByChar(',', 'abc123')" in sql
+    assert "'a,b'" in sql and "'it\\'s'" in sql
+
+
+@pytest.mark.integration
+def test_the_duplicate_check_finds_every_stored_id_whatever_its_characters(
+    clickhouse_url: str,
+) -> None:
+    # ids with commas, quotes or backslashes must be found too, or they would be stored twice
+    database = f"t_{uuid.uuid4().hex[:12]}"
+    sink = ClickHouseSink(get_settings(clickhouse_url=clickhouse_url, clickhouse_database=database))
+    sink.prepare()
+    odd = ["plain-1", "a,b", "it's", "back\\slash", "tab\tnew\nline", "ünï", "x" * 128]
+    stored = [event("s", event_id=i) for i in odd]
+    assert sink.write(stored).written == len(odd)
+    again = sink.write([*stored, event("fresh", event_id="fresh,one")])
+    assert (again.written, again.duplicates) == (1, len(odd))
+    assert sink.existing(stored) == set(odd)
+    sink.client().command(f"drop database `{database}`")
+    sink.close()
