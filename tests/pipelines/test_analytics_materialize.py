@@ -17,6 +17,7 @@ from clickhouse_connect.driver.client import Client
 from dagster_dbt import DbtCliResource
 
 from murmur.analytics.erasure import ErasedKeys, leftovers
+from murmur.domain.analytics import campaign_analytics
 from murmur.domain.gdpr import erase_contact
 from murmur.domain.suppression import email_sha256
 from murmur.settings import Settings
@@ -229,6 +230,20 @@ def test_a_scripted_history_yields_exact_marts_and_erasure_leaves_nothing(
     assert len(events) == 15  # 14 distinct events of the sends (one sent twice) + 1 unmatched
     assert len({e["event_id"] for e in events}) == 15
     assert [e["is_matched"] for e in events].count(False) == 1
+
+    # the analytics read for the API: the same numbers, account-scoped
+    analytics = campaign_analytics(ch, account_id, campaign)
+    assert analytics is not None
+    assert (analytics["totals"]["sends"], analytics["totals"]["unique_clicks"]) == (6, 1)
+    assert sum(h["sends"] for h in analytics["by_hour"]) == 6
+    assert {p["mailbox_provider"]: p["sends"] for p in analytics["by_mailbox_provider"]} == {
+        "Gmail": 2, "Yahoo": 1, "Outlook/Hotmail": 1, "Apple iCloud": 1, "Other": 1,
+    }  # fmt: skip
+    assert analytics["top_links"] == [
+        {"url": "https://acme.io/sale", "clicks": 1, "unique_clicks": 1}
+    ]
+    assert analytics["refreshed_at"] is not None
+    assert campaign_analytics(ch, uuid.uuid4(), campaign) is None  # another account
 
     # GDPR: alice is erased; after the next run she is in no ClickHouse table at all
     with db_engine.begin() as conn:
