@@ -95,7 +95,7 @@ def test_schedules_use_the_configured_cron_and_target_todays_partition() -> None
     refresh, daily = build_schedules("*/15 * * * *")
     assert refresh.cron_schedule == daily.cron_schedule == "*/15 * * * *"
     at = dt.datetime(2026, 11, 2, 10, 15, tzinfo=UTC)
-    request = daily.evaluate_tick(dg.build_schedule_context(scheduled_execution_time=at))
-    runs = request.run_requests or []
-    assert [r.partition_key for r in runs] == ["2026-11-02"]
-    assert runs[0].run_key == "2026-11-02@2026-11-02T10:15:00+00:00"
+    request = daily(dg.build_schedule_context(scheduled_execution_time=at))
+    assert isinstance(request, dg.RunRequest)
+    assert request.partition_key == "2026-11-02"
+    assert request.run_key == "2026-11-02@2026-11-02T10:15:00+00:00"
