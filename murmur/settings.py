@@ -80,6 +80,22 @@ class Settings(BaseSettings):
     soft_bounce_limit: int = Field(default=3, ge=1, description="Soft bounces before suppression.")
     soft_bounce_window_days: int = Field(default=7, ge=1, description="Soft-bounce window.")
 
+    # Analytics (replication + dbt + Dagster, issue 10)
+    analytics_cron: str = Field(
+        default="*/5 * * * *",
+        description="Cron of the Dagster schedule that refreshes the analytics (UTC).",
+    )
+    analytics_dbt_threads: int = Field(default=4, ge=1, le=64, description="dbt threads.")
+
+    @field_validator("analytics_cron")
+    @classmethod
+    def _check_cron(cls, value: str) -> str:
+        if len(value.split()) != 5:
+            raise ValueError(
+                f"expected a 5-field cron expression like '*/5 * * * *', got {value!r}"
+            )
+        return value
+
     @field_validator("postgres_url", "dagster_postgres_url", "clickhouse_url", "smtp_url")
     @classmethod
     def _check_url(cls, value: str | None, info: object) -> str | None:

@@ -1,0 +1,1 @@
+"""Analytics core: Postgres → ClickHouse replication, GDPR erasure there, the dbt profile."""

@@ -1,0 +1,90 @@
+"""Campaign analytics read from the dbt marts in ClickHouse (for the API and dashboards).
+
+Every query filters by the account: a campaign of another account answers None, like a missing
+one. Rates are None when their denominator is 0.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from clickhouse_connect.driver.client import Client
+
+TOP_LINKS = 10
+
+_TOTALS = """
+select * except (account_id, campaign_id)
+from campaign_performance
+where account_id = {account:UUID} and campaign_id = {campaign:Int64}
+"""
+_HOURLY = """
+select * except (account_id, campaign_id)
+from campaign_performance_hourly
+where account_id = {account:UUID} and campaign_id = {campaign:Int64}
+order by hour_at
+"""
+_PROVIDERS = """
+select
+    mailbox_provider,
+    count() as sends,
+    countIf(is_delivered) as delivered,
+    countIf(is_bounced) as bounced,
+    countIf(is_complained) as complained,
+    countIf(is_opened) as unique_opens,
+    countIf(is_human_opened) as unique_human_opens,
+    countIf(is_clicked) as unique_clicks
+from fct_email_sends
+where account_id = {account:UUID} and campaign_id = {campaign:Int64}
+group by mailbox_provider
+order by sends desc, mailbox_provider
+"""
+_LINKS = """
+select url, count() as clicks, uniqExact(email_record_id) as unique_clicks
+from fct_email_events
+where account_id = {account:UUID} and campaign_id = {campaign:Int64}
+    and event_type = 'click' and url is not null
+group by url
+order by unique_clicks desc, clicks desc, url
+limit {limit:UInt32}
+"""
+
+
+def _utc(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        value = value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+        return value.isoformat()
+    return value
+
+
+def _rows(ch: Client, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+    result = ch.query(sql, parameters=params)
+    return [
+        {k: _utc(v) for k, v in zip(result.column_names, row, strict=True)}
+        for row in result.result_rows
+    ]
+
+
+def campaign_analytics(
+    ch: Client, account_id: uuid.UUID, campaign_id: int, top_links: int = TOP_LINKS
+) -> dict[str, Any] | None:
+    """Totals and rates, by hour, by mailbox provider and top links of one campaign.
+
+    `refreshed_at` is when the marts were last built. None when the marts hold no send of this
+    campaign in this account.
+    """
+    params: dict[str, Any] = {"account": str(account_id), "campaign": campaign_id}
+    totals = _rows(ch, _TOTALS, params)
+    if not totals:
+        return None
+    summary = totals[0]
+    refreshed_at = summary.pop("refreshed_at")
+    return {
+        "campaign_id": campaign_id,
+        "totals": summary,
+        "by_hour": _rows(ch, _HOURLY, params),
+        "by_mailbox_provider": _rows(ch, _PROVIDERS, params),
+        "top_links": _rows(ch, _LINKS, {**params, "limit": top_links}),
+        "refreshed_at": refreshed_at,
+    }

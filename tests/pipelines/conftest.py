@@ -1,0 +1,59 @@
+"""Fixtures for the analytics tests: a migrated app database and a private ClickHouse database.
+
+The app-database fixtures are the ones of tests/murmur/conftest.py (imported, not copied).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from clickhouse_connect.driver.client import Client
+
+from ingestion.consumer.schema import ddl
+from murmur.clickhouse import ensure_database, get_client
+from murmur.settings import Settings, get_settings
+from tests.murmur.conftest import (  # noqa: F401  (fixtures)
+    db_engine,
+    empty_db_url,
+    make_account,
+    migrated_db_url,
+)
+
+# The consumer's own tables (`events`, `event_recipients`): dbt reads what it writes.
+
+
+@pytest.fixture(scope="module")
+def analytics_settings(
+    migrated_db_url: str,  # noqa: F811
+    clickhouse_url: str,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Settings]:
+    """Settings pointing at the module's app database and a fresh ClickHouse database."""
+    database = f"t_{uuid.uuid4().hex[:12]}"
+    state: Path = tmp_path_factory.mktemp("analytics-state")
+    settings = get_settings(
+        postgres_url=migrated_db_url,
+        clickhouse_url=clickhouse_url,
+        clickhouse_database=database,
+        state_dir=state,
+        analytics_dbt_threads=2,
+    )
+    ensure_database(settings)
+    yield settings
+    client = get_client(settings, database=False)
+    try:
+        client.command(f"drop database if exists `{database}` sync")
+    finally:
+        client.close()
+
+
+@pytest.fixture(scope="module")
+def ch(analytics_settings: Settings) -> Iterator[Client]:
+    client = get_client(analytics_settings)
+    for statement in ddl(analytics_settings.clickhouse_database):
+        client.command(statement)
+    yield client
+    client.close()

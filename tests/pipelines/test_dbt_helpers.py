@@ -1,0 +1,101 @@
+"""Pure helpers of the analytics pipelines: partition vars, the dbt translator, the dbt profile."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import dagster as dg
+import pytest
+import yaml
+
+from murmur.analytics.dbt_profile import PROFILE, profiles_yml, write_profiles_dir
+from murmur.settings import SettingsError, get_settings
+from pipelines.lib.dbt.partitions import partition_window_vars, vars_args
+from pipelines.lib.dbt.translator import DAILY_GROUP, GROUP, MurmurDbtTranslator
+
+UTC = dt.UTC
+
+
+def test_one_daily_partition_is_a_one_day_window() -> None:
+    start = dt.datetime(2026, 11, 2, tzinfo=UTC)
+    assert partition_window_vars(start, start + dt.timedelta(days=1)) == {
+        "min_date": "2026-11-02",
+        "max_date": "2026-11-03",
+    }
+
+
+def test_a_backfill_range_is_one_window_with_an_exclusive_end() -> None:
+    start = dt.datetime(2026, 10, 30, tzinfo=UTC)
+    end = dt.datetime(2026, 11, 2, tzinfo=UTC)
+    assert partition_window_vars(start, end) == {"min_date": "2026-10-30", "max_date": "2026-11-02"}
+
+
+def test_a_window_ending_inside_a_day_includes_that_day() -> None:
+    start = dt.datetime(2026, 11, 2, 5, tzinfo=UTC)
+    end = dt.datetime(2026, 11, 2, 6, tzinfo=UTC)
+    assert partition_window_vars(start, end) == {"min_date": "2026-11-02", "max_date": "2026-11-03"}
+
+
+def test_an_empty_window_is_refused() -> None:
+    at = dt.datetime(2026, 11, 2, tzinfo=UTC)
+    with pytest.raises(ValueError, match="empty partition window"):
+        partition_window_vars(at, at)
+
+
+def test_vars_args_are_json_for_dbt_and_nothing_without_vars() -> None:
+    args = vars_args({"min_date": "2026-11-02", "max_date": "2026-11-03"})
+    assert args[0] == "--vars"
+    assert json.loads(args[1]) == {"max_date": "2026-11-03", "min_date": "2026-11-02"}
+    assert vars_args({}) == []
+
+
+def test_translator_maps_sources_onto_the_replication_and_ingestion_assets() -> None:
+    translator = MurmurDbtTranslator()
+    raw = {"resource_type": "source", "source_name": "postgres", "name": "raw_contacts"}
+    events = {"resource_type": "source", "source_name": "ingestion", "name": "events"}
+    assert translator.get_asset_key(raw) == dg.AssetKey(["replication", "raw_contacts"])
+    assert translator.get_asset_key(events) == dg.AssetKey(["ingestion", "events"])
+
+
+def test_translator_groups_daily_models_apart() -> None:
+    translator = MurmurDbtTranslator()
+    assert translator.get_group_name({"tags": ["daily"]}) == DAILY_GROUP
+    assert translator.get_group_name({"tags": []}) == GROUP
+
+
+def test_the_dbt_profile_comes_from_the_settings(tmp_path: Path) -> None:
+    settings = get_settings(
+        clickhouse_url="https://reader:s3cr%3At@ch.internal:8443",
+        clickhouse_database="analytics",
+        state_dir=tmp_path,
+    )
+    profile = yaml.safe_load(profiles_yml(settings))[PROFILE]
+    output = profile["outputs"][profile["target"]]
+    assert output["host"] == "ch.internal" and output["port"] == 8443
+    assert output["user"] == "reader" and output["password"] == "s3cr:t"
+    assert output["secure"] is True and output["schema"] == "analytics"
+    directory = write_profiles_dir(settings)
+    path = directory / "profiles.yml"
+    assert directory == tmp_path / "dbt"
+    assert yaml.safe_load(path.read_text()) == yaml.safe_load(profiles_yml(settings))
+    assert path.stat().st_mode & 0o077 == 0  # the password is readable by its owner only
+
+
+def test_the_analytics_cron_must_have_five_fields() -> None:
+    assert get_settings(analytics_cron="0 * * * *").analytics_cron == "0 * * * *"
+    with pytest.raises(SettingsError, match="MURMUR_ANALYTICS_CRON"):
+        get_settings(analytics_cron="every 5 minutes")
+
+
+def test_schedules_use_the_configured_cron_and_target_todays_partition() -> None:
+    from pipelines.defs.analytics.schedules import build_schedules
+
+    refresh, daily = build_schedules("*/15 * * * *")
+    assert refresh.cron_schedule == daily.cron_schedule == "*/15 * * * *"
+    at = dt.datetime(2026, 11, 2, 10, 15, tzinfo=UTC)
+    request = daily(dg.build_schedule_context(scheduled_execution_time=at))
+    assert isinstance(request, dg.RunRequest)
+    assert request.partition_key == "2026-11-02"
+    assert request.run_key == "2026-11-02@2026-11-02T10:15:00+00:00"
