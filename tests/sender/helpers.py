@@ -1,0 +1,33 @@
+"""Building a real sender (Postgres ledger, SMTP sink) for in-process tests."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import sqlalchemy as sa
+
+from sender.events import DiscardEventSink
+from sender.manager import Config, Manager
+from sender.messengers.smtp import SmtpConfig, SmtpMessenger
+from sender.models import Campaign, EventSink, Renderer
+from sender.render.links import HmacLinkMinter
+from sender.render.message import CampaignRenderer
+from sender.store import PgStore
+
+LINKS = HmacLinkMinter("https://track.example.net", b"test-secret")
+
+
+def real_manager(
+    engine: sa.Engine,
+    smtp_url: str,
+    config: Config | None = None,
+    events: EventSink | None = None,
+    renderer_for: Callable[[Campaign], Renderer] | None = None,
+) -> Manager:
+    return Manager(
+        PgStore(engine),
+        SmtpMessenger(SmtpConfig.from_url(smtp_url, retry_base_seconds=0.05)),
+        renderer_for or (lambda campaign: CampaignRenderer(campaign, LINKS)),
+        events or DiscardEventSink(),
+        config or Config(batch_size=50, concurrency=4),
+    )
