@@ -31,3 +31,29 @@ def real_manager(
         events or DiscardEventSink(),
         config or Config(batch_size=50, concurrency=4),
     )
+
+
+def worker_env(db_url: str, smtp_url: str, state_dir: str, **extra: str) -> dict[str, str]:
+    """Environment of a `python -m sender` subprocess on this worktree's code."""
+    import os
+    import sys
+    from pathlib import Path
+
+    root = str(Path(__file__).resolve().parents[2])
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MURMUR_")}
+    env.update(
+        PYTHONPATH=root,
+        MURMUR_POSTGRES_URL=db_url,
+        MURMUR_SMTP_URL=smtp_url,
+        MURMUR_STATE_DIR=state_dir,
+        MURMUR_SEND_LEASE_SECONDS="5",
+        PYTHON=sys.executable,
+        **extra,
+    )
+    return env
+
+
+def sender_command(campaign_id: int, *args: str) -> list[str]:
+    import sys
+
+    return [sys.executable, "-m", "sender", "send", str(campaign_id), "--no-events", *args]
