@@ -16,6 +16,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "murmur.cli_db",
     "murmur.cli_account",
     "murmur.cli_api",
+    "murmur.cli_dkim",
 )
 
 

@@ -79,17 +79,18 @@ def make_campaign(
         with db_engine.begin() as conn:
             conn.execute(contacts.insert(), rows)
             # on the suppression list while the contact still says subscribed (an imported list)
-            conn.execute(
-                suppressions.insert(),
-                [
-                    {
-                        "account_id": account_id,
-                        "email": f"suppressed{i}@r-{domain}",
-                        "reason": "bounce",
-                    }
-                    for i in range(refused_each)
-                ],
-            )
+            if refused_each:
+                conn.execute(
+                    suppressions.insert(),
+                    [
+                        {
+                            "account_id": account_id,
+                            "email": f"suppressed{i}@r-{domain}",
+                            "reason": "bounce",
+                        }
+                        for i in range(refused_each)
+                    ],
+                )
             segment_id = conn.execute(
                 segments.insert()
                 .values(
