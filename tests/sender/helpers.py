@@ -23,10 +23,13 @@ def real_manager(
     config: Config | None = None,
     events: EventSink | None = None,
     renderer_for: Callable[[Campaign], Renderer] | None = None,
+    max_retries: int = 5,
 ) -> Manager:
     return Manager(
         PgStore(engine),
-        SmtpMessenger(SmtpConfig.from_url(smtp_url, retry_base_seconds=0.05)),
+        SmtpMessenger(
+            SmtpConfig.from_url(smtp_url, retry_base_seconds=0.05, max_retries=max_retries)
+        ),
         renderer_for or (lambda campaign: CampaignRenderer(campaign, LINKS)),
         events or DiscardEventSink(),
         config or Config(batch_size=50, concurrency=4),
