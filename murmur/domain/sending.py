@@ -67,10 +67,8 @@ def snapshot(conn: sa.Connection, account_id: uuid.UUID, campaign: dict[str, Any
         .order_by(contacts.c.contact_id)
     )
     stmt = insert(emails).from_select(["account_id", "campaign_id", "contact_id"], source)
-    result = conn.execute(
-        stmt.on_conflict_do_nothing(index_elements=[emails.c.campaign_id, emails.c.contact_id])
-    )
-    return int(result.rowcount or 0)
+    stmt = stmt.on_conflict_do_nothing(index_elements=[emails.c.campaign_id, emails.c.contact_id])
+    return len(conn.execute(stmt.returning(emails.c.email_record_id)).all())
 
 
 def start_dispatch(conn: sa.Connection, campaign_id: int, actor: str = "sender") -> dict[str, Any]:
