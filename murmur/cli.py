@@ -17,6 +17,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "murmur.cli_account",
     "murmur.cli_api",
     "murmur.cli_dkim",
+    "murmur.cli_campaigns",
 )
 
 

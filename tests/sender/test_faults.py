@@ -163,3 +163,32 @@ def test_cancelling_mid_send_stops_within_one_batch(
     assert counts["queued"] == 0 and counts["sending"] == 0
     assert counts["skipped"] == 300 - counts["sent"] - counts["failed"]
     assert _status(db_engine, c.campaign_id) == "cancelled"
+
+
+def test_murmur_campaigns_send_schedules_a_draft_runs_the_shards_and_reports(
+    db_engine: sa.Engine, make_campaign: MakeCampaign, maildir: Path, env: dict[str, str]
+) -> None:
+    c = make_campaign(n=40, refused_each=1)
+    with db_engine.begin() as conn:
+        conn.execute(
+            campaigns.update()
+            .where(campaigns.c.campaign_id == c.campaign_id)
+            .values(status="draft")
+        )
+    cmd = [*sender_command(c.campaign_id)[:1], "-m", "murmur.cli", "campaigns", "send"]
+    done = subprocess.run(
+        [*cmd, str(c.campaign_id), "--follow", "--no-events", "--shards", "2"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "40/40 sent 40" in done.stdout
+    assert '"sent": 40' in done.stdout.splitlines()[-1]
+    assert set(_received(maildir, c.domain)) == c.allowed
+    assert _status(db_engine, c.campaign_id) == "sent"
+    missing = subprocess.run(
+        [*cmd, "999999999"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert missing.returncode == 2 and "not found" in missing.stderr
