@@ -76,9 +76,9 @@ class CampaignRenderer:
         )
         c = self.compiled
         try:
-            subject = render(c.subject, context).replace("\r", " ").replace("\n", " ")
-            body = render(c.html, context, html=True)
-            text = render(c.text, context) if c.text else None
+            subject = _render(c.subject, context).replace("\r", " ").replace("\n", " ")
+            body = _render(c.html, context, html=True)
+            text = _render(c.text, context) if c.text else None
         except RenderError as exc:
             raise RenderFailure(str(exc)) from None
         if self.track_clicks:
@@ -163,6 +163,13 @@ class CampaignRenderer:
             data=head + b"\r\n" + content,
             message_id=message_id,
         )
+
+
+def _render(source: str, context: dict[str, object], html: bool = False) -> str:
+    """Jinja only when the source has a tag: a static subject costs no template compile."""
+    if "{" not in source:
+        return source
+    return render(source, context, html=html)
 
 
 def _before_body_end(body: str, snippet: str) -> str:
