@@ -61,7 +61,10 @@ def smtp_sink() -> Iterator[int]:
     if not Path(binary).exists():
         raise SystemExit("bench_send: smtp-sink not found; `apt-get install postfix`")
     port = free_port()
-    proc = subprocess.Popen([binary, "-u", "nobody", "-c", f"127.0.0.1:{port}", "1000"])
+    proc = subprocess.Popen(
+        [binary, "-u", "nobody", "-c", f"127.0.0.1:{port}", "1000"],
+        stdout=subprocess.DEVNULL,  # -c prints a running counter
+    )
     try:
         from murmur.net import port_open
 
