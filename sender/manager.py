@@ -125,7 +125,16 @@ class Manager:
                     failed.append((recipient.email_record_id, value))
                 pipe.consecutive_errors = pipe.consecutive_errors + 1 if temporary else 0
 
-        list(pool.map(deliver, batch))
+        renew = threading.Event()
+        keeper = threading.Thread(
+            target=self._keep_lease, args=(campaign, batch, renew), daemon=True
+        )
+        keeper.start()
+        try:
+            list(pool.map(deliver, batch))
+        finally:
+            renew.set()
+            keeper.join()
         self.store.mark_sent(campaign.campaign_id, self.messenger.name, sent)
         self.store.mark_failed(campaign.campaign_id, self.messenger.name, failed)
         self.store.release(campaign.campaign_id, unsent)
@@ -138,6 +147,22 @@ class Manager:
             self.store.set_status_reason(campaign.campaign_id, reason)
             return "paused"
         return "stopped" if self.stopping.is_set() else "running"
+
+    def _keep_lease(
+        self, campaign: Campaign, batch: list[Recipient], done: threading.Event
+    ) -> None:
+        """Renew the batch's lease every third of it while the batch is in flight.
+
+        A slow batch (a relay deferring for minutes) must not look abandoned: a lapsed lease
+        lets another worker retry rows that are still being sent.
+        """
+        seconds = self.config.lease_seconds
+        ids = [r.email_record_id for r in batch]
+        while not done.wait(seconds / 3):
+            try:
+                self.store.extend_lease(campaign.campaign_id, ids, seconds)
+            except Exception:  # the next renewal retries; the batch itself goes on
+                log.exception("campaign %s: lease renewal failed", campaign.campaign_id)
 
     def _deliver(
         self, campaign: Campaign, render: Renderer, recipient: Recipient

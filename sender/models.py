@@ -95,6 +95,10 @@ class Store(Protocol):
         """Claimed rows that were not sent go back to `queued`."""
         ...
 
+    def extend_lease(self, campaign_id: int, email_record_ids: list[int], seconds: int) -> None:
+        """Keep the claim on rows still being worked on for `seconds` more."""
+        ...
+
     def skip_queued(self, campaign_id: int, reason: str) -> int:
         """Mark every still-queued row `skipped` (a cancelled campaign); how many."""
         ...

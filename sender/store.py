@@ -100,6 +100,13 @@ class PgStore:
         with self.engine.begin() as conn:
             conn.execute(_q("release"), {"campaign_id": campaign_id, "ids": email_record_ids})
 
+    def extend_lease(self, campaign_id: int, email_record_ids: list[int], seconds: int) -> None:
+        if not email_record_ids:
+            return
+        params = {"campaign_id": campaign_id, "ids": email_record_ids, "lease_seconds": seconds}
+        with self.engine.begin() as conn:
+            conn.execute(_q("extend-lease"), params)
+
     def skip_queued(self, campaign_id: int, reason: str) -> int:
         with self.engine.begin() as conn:
             result = conn.execute(_q("skip-queued"), {"campaign_id": campaign_id, "reason": reason})

@@ -58,3 +58,10 @@ select status from campaigns where campaign_id = :campaign_id;
 -- name: set-status-reason
 update campaigns set status_reason = :reason, updated_at = now()
 where campaign_id = :campaign_id;
+
+-- name: extend-lease
+-- A worker still busy with its batch keeps its claim (no one else may retry these rows yet).
+update emails
+set lease_until = now() + make_interval(secs => :lease_seconds)
+where campaign_id = :campaign_id and status = 'sending'
+  and email_record_id = any(cast(:ids as bigint[]));

@@ -78,3 +78,23 @@ def test_only_scheduled_or_sending_campaigns_dispatch(
         start_dispatch(conn, c.campaign_id)
     with db_engine.begin() as conn, pytest.raises(DispatchError, match="not found"):
         start_dispatch(conn, 10**12)
+
+
+def test_extending_a_lease_pushes_it_out_for_the_claimed_rows_only(
+    db_engine: sa.Engine, make_campaign: MakeCampaign
+) -> None:
+    c = make_campaign(n=4, refused_each=0)
+    store = PgStore(db_engine)
+    campaign = store.start(c.campaign_id)
+    claimed = [r.email_record_id for r in store.claim(campaign, 0, 1, 2, 60)]
+    store.extend_lease(c.campaign_id, claimed, 3600)
+    with db_engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(
+                emails.c.email_record_id,
+                emails.c.status,
+                emails.c.lease_until > sa.func.now() + sa.text("interval '30 minutes'"),
+            ).where(emails.c.campaign_id == c.campaign_id)
+        ).all()
+    assert {r[0] for r in rows if r[2]} == set(claimed)
+    assert all(r[1] == "queued" and r[2] is None for r in rows if r[0] not in claimed)

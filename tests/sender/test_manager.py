@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
 from dataclasses import dataclass, field
 
@@ -21,6 +22,8 @@ class FakeStore:
     sent: dict[int, str] = field(default_factory=dict)
     failed: dict[int, str] = field(default_factory=dict)
     reasons: list[str] = field(default_factory=list)
+    extended: list[list[int]] = field(default_factory=list)
+    renewed: threading.Event = field(default_factory=threading.Event)
 
     def start(self, campaign_id: int) -> Campaign:
         return CAMPAIGN
@@ -53,6 +56,10 @@ class FakeStore:
     def release(self, campaign_id: int, email_record_ids: list[int]) -> None:
         for i in email_record_ids:
             self.rows[i] = "queued"
+
+    def extend_lease(self, campaign_id: int, email_record_ids: list[int], seconds: int) -> None:
+        self.extended.append(list(email_record_ids))
+        self.renewed.set()
 
     def skip_queued(self, campaign_id: int, reason: str) -> int:
         queued = [i for i, s in self.rows.items() if s == "queued"]
@@ -207,3 +214,14 @@ def test_the_worker_pauses_after_too_many_consecutive_temporary_errors() -> None
     pipe = _manager(store, FakeMessenger(fail=fail), ListSink(), max_send_errors=15).run(7)
     assert pipe.outcome == "paused"
     assert store.reasons and "consecutive send errors" in store.reasons[0]
+
+
+def test_a_slow_batch_keeps_renewing_its_lease_so_no_one_retries_it_meanwhile() -> None:
+    store = FakeStore({i: "queued" for i in range(1, 4)})
+
+    def slow(message: Outgoing) -> None:  # the relay is slow until the lease was renewed
+        assert store.renewed.wait(30)
+
+    _manager(store, FakeMessenger(on_push=slow), ListSink(), lease_seconds=1).run(7)
+    assert store.extended and store.extended[0] == [1, 2, 3]
+    assert set(store.rows.values()) == {"sent"}
