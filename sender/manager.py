@@ -36,7 +36,8 @@ class Config:
     batch_size: int = 200
     concurrency: int = 4
     lease_seconds: int = 600
-    max_send_errors: int = 1000  # consecutive temporary failures before the worker pauses
+    max_send_errors: int = 100  # consecutive temporary failures before the worker pauses
+    max_attempts: int = 3  # claims of one email before a temporary failure becomes final
     shard: int = 0
     shards: int = 1
 
@@ -121,6 +122,8 @@ class Manager:
             with lock:
                 if ok:
                     sent.append((recipient.email_record_id, value))
+                elif temporary and recipient.attempts < self.config.max_attempts:
+                    unsent.append(recipient.email_record_id)  # deferred: a later claim retries
                 else:
                     failed.append((recipient.email_record_id, value))
                 pipe.consecutive_errors = pipe.consecutive_errors + 1 if temporary else 0

@@ -36,6 +36,7 @@ class Recipient:
     last_name: str | None = None
     custom_fields: dict[str, Any] = field(default_factory=dict)
     reclaimed: bool = False
+    attempts: int = 1  # claims of this row so far, this one included
 
 
 @dataclass(frozen=True)

@@ -74,6 +74,7 @@ class PgStore:
                     last_name=contact.last_name,
                     custom_fields=dict(contact.custom_fields or {}),
                     reclaimed=bool(row.reclaimed),
+                    attempts=int(row.attempts),
                 )
             )
         return recipients

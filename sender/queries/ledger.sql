@@ -20,7 +20,7 @@ set status = 'sending',
     possible_duplicate = e.possible_duplicate or picked.reclaimed
 from picked
 where e.campaign_id = :campaign_id and e.email_record_id = picked.email_record_id
-returning e.email_record_id, e.contact_id, picked.reclaimed;
+returning e.email_record_id, e.contact_id, e.attempts, picked.reclaimed;
 
 -- name: batch-contacts
 select contact_id, email, first_name, last_name, custom_fields

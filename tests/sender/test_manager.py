@@ -23,6 +23,7 @@ class FakeStore:
     failed: dict[int, str] = field(default_factory=dict)
     reasons: list[str] = field(default_factory=list)
     extended: list[list[int]] = field(default_factory=list)
+    attempts: dict[int, int] = field(default_factory=dict)
     renewed: threading.Event = field(default_factory=threading.Event)
 
     def start(self, campaign_id: int) -> Campaign:
@@ -41,7 +42,8 @@ class FakeStore:
         batch = ids[:limit]
         for i in batch:
             self.rows[i] = "sending"
-        return [Recipient(i, i, f"r{i}@example.com") for i in batch]
+            self.attempts[i] = self.attempts.get(i, 0) + 1
+        return [Recipient(i, i, f"r{i}@example.com", attempts=self.attempts[i]) for i in batch]
 
     def mark_sent(self, campaign_id: int, esp: str, sent: list[tuple[int, str]]) -> None:
         for i, mid in sent:
@@ -170,7 +172,8 @@ def test_permanent_failures_are_rejects_and_5_1_x_also_hard_bounces() -> None:
     assert kinds == [(2, "bounce"), (2, "reject"), (3, "reject")]
     bounce = next(e for e in sink.events if e.type == "bounce")
     assert bounce.bounce_type == "hard" and bounce.provider == "smtp"
-    assert store.failed[4].startswith("temporary: 451")
+    assert store.failed[4].startswith("temporary: 451")  # after max_attempts claims
+    assert store.attempts[4] == 3 and store.attempts[1] == 1
 
 
 def test_stop_releases_the_unsent_rest_of_the_batch() -> None:
