@@ -181,6 +181,28 @@ class Settings(BaseSettings):
         """The allowed SNS topic ARNs (empty: every topic is accepted, none is confirmed)."""
         return frozenset(t.strip() for t in (self.sns_topic_arns or "").split(",") if t.strip())
 
+    # sender
+    send_shards: int = Field(default=2, ge=1, le=1024, description="Sender shards per campaign.")
+    secret_key: str | None = Field(
+        default=None, description="Encrypts secrets at rest (DKIM private keys)."
+    )
+    send_lease_seconds: int = Field(
+        default=600, ge=5, description="A claimed ledger row is retried after this (crash)."
+    )
+    send_batch_size: int = Field(default=200, ge=1, le=10_000, description="Rows per claim.")
+    send_concurrency: int = Field(default=4, ge=1, le=64, description="SMTP connections.")
+    send_tracking_base_url: str = Field(
+        default="http://127.0.0.1:8100",
+        description="Base URL of the tracking receiver in links (until murmur.tracking).",
+    )
+    send_tracking_secret: str | None = Field(
+        default=None, description="HMAC key of tracking links (until murmur.tracking)."
+    )
+    smtp_max_retries: int = Field(default=5, ge=0, le=20, description="SMTP 4xx retries.")
+    smtp_retry_base_seconds: float = Field(
+        default=0.5, ge=0, description="First SMTP retry delay, doubled each time, jittered."
+    )
+
 
 def redact_url(url: str) -> str:
     """The URL with its password replaced by `***`, for messages and logs."""

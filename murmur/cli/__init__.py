@@ -22,6 +22,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "murmur.cli.accounts",
     "murmur.cli.api",
     "murmur.cli.ingestion",
+    "murmur.cli.dkim",
+    "murmur.cli.campaigns",
 )
 
 

@@ -255,3 +255,28 @@ import_errors = sa.Table(
     sa.Column("reason", sa.Text, nullable=False),
     sa.Column("value", sa.Text, nullable=False, server_default=""),
 )
+
+
+# sender (migration 0004): ledger leases, snapshot time, DKIM keys
+emails.append_column(sa.Column("lease_until", sa.DateTime(timezone=True)))
+emails.append_column(sa.Column("attempts", sa.Integer, nullable=False, server_default="0"))
+emails.append_column(
+    sa.Column("possible_duplicate", sa.Boolean, nullable=False, server_default=sa.false())
+)
+campaigns.append_column(sa.Column("snapshot_at", sa.DateTime(timezone=True)))
+campaigns.append_column(
+    sa.Column("possible_duplicates", sa.Integer, nullable=False, server_default="0")
+)
+
+dkim_keys = sa.Table(
+    "dkim_keys",
+    metadata,
+    _id("dkim_key_id"),
+    _account(),
+    sa.Column("domain", sa.Text, nullable=False),
+    sa.Column("selector", sa.Text, nullable=False),
+    sa.Column("algorithm", sa.Text, nullable=False),
+    sa.Column("private_key_encrypted", sa.Text, nullable=False),
+    sa.Column("public_key", sa.Text, nullable=False),
+    _ts("created_at"),
+)

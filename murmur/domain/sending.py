@@ -1,0 +1,172 @@
+"""The send ledger's rules: who may receive a campaign, the audience snapshot, and counters.
+
+The snapshot freezes the audience in one transaction: the segment's members right now minus
+everything `murmur.domain.suppression.can_send` refuses, one `queued` row per (campaign, contact)
+in `emails`. `sendable()` is that gate written as one SQL predicate so it applies to a whole
+segment at once; tests check it agrees with `can_send` contact by contact.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
+
+from murmur.db.tables import campaigns, contacts, emails, erasures, suppressions
+from murmur.domain.audience import segment_query
+from murmur.domain.campaigns import transition
+from murmur.domain.suppression import ERASED_PREFIX
+
+STATES = ("queued", "sending", "sent", "failed", "skipped")
+
+
+class DispatchError(RuntimeError):
+    """The campaign cannot be dispatched (not found, wrong status, no segment)."""
+
+
+def _digest(email: sa.ColumnElement[str]) -> sa.ColumnElement[str]:
+    return sa.func.encode(sa.func.sha256(sa.func.convert_to(email, "UTF8")), "hex")
+
+
+def sendable(account_id: uuid.UUID) -> sa.ColumnElement[bool]:
+    """`can_send` as a predicate over `contacts`: subscribed, not suppressed, not erased."""
+    suppressed = sa.exists().where(
+        suppressions.c.account_id == account_id,
+        suppressions.c.email.in_([contacts.c.email, ERASED_PREFIX + _digest(contacts.c.email)]),
+    )
+    erased = sa.exists().where(
+        erasures.c.account_id == account_id,
+        erasures.c.email_sha256 == _digest(contacts.c.email),
+    )
+    return sa.and_(contacts.c.status == "subscribed", ~suppressed, ~erased)
+
+
+def campaign_row(conn: sa.Connection, campaign_id: int, lock: bool = False) -> dict[str, Any]:
+    query = sa.select(campaigns).where(campaigns.c.campaign_id == campaign_id)
+    row = conn.execute(query.with_for_update() if lock else query).mappings().one_or_none()
+    if row is None:
+        raise DispatchError(f"campaign {campaign_id} not found")
+    return dict(row)
+
+
+def snapshot(conn: sa.Connection, account_id: uuid.UUID, campaign: dict[str, Any]) -> int:
+    """Write the campaign's audience into the ledger as `queued` rows; rows added (idempotent)."""
+    if campaign["segment_id"] is None:
+        raise DispatchError(f"campaign {campaign['campaign_id']} has no segment")
+    members = segment_query(conn, account_id, campaign["segment_id"]).subquery()
+    source = (
+        sa.select(
+            sa.literal(account_id, type_=contacts.c.account_id.type),
+            sa.literal(campaign["campaign_id"], type_=sa.BigInteger),
+            contacts.c.contact_id,
+        )
+        .join(members, members.c.contact_id == contacts.c.contact_id)
+        .where(contacts.c.account_id == account_id, sendable(account_id))
+        .order_by(contacts.c.contact_id)
+    )
+    stmt = insert(emails).from_select(["account_id", "campaign_id", "contact_id"], source)
+    stmt = stmt.on_conflict_do_nothing(index_elements=[emails.c.campaign_id, emails.c.contact_id])
+    return len(conn.execute(stmt.returning(emails.c.email_record_id)).all())
+
+
+def start_dispatch(conn: sa.Connection, campaign_id: int, actor: str = "sender") -> dict[str, Any]:
+    """Freeze the audience and move a scheduled campaign to `sending` (one transaction).
+
+    A campaign already `sending` (a re-run, another shard) is returned as it is, snapshotting
+    first if no snapshot was recorded. Raises DispatchError for any other status.
+    """
+    campaign = campaign_row(conn, campaign_id, lock=True)
+    account_id = campaign["account_id"]
+    if campaign["status"] == "sending" and campaign["snapshot_at"] is not None:
+        return campaign
+    if campaign["status"] not in ("scheduled", "sending"):
+        raise DispatchError(
+            f"campaign {campaign_id} is {campaign['status']}: only a scheduled or sending "
+            "campaign can be dispatched"
+        )
+    snapshot(conn, account_id, campaign)
+    now = sa.func.now()
+    if campaign["status"] == "scheduled":
+        row = transition(conn, account_id, campaign_id, "sending", actor, snapshot_at=now)
+        if row is None:  # the campaign row was locked above: only a concurrent delete gets here
+            raise DispatchError(f"campaign {campaign_id} disappeared while starting")
+        return row
+    conn.execute(
+        campaigns.update().where(campaigns.c.campaign_id == campaign_id).values(snapshot_at=now)
+    )
+    return campaign_row(conn, campaign_id)
+
+
+def counters(conn: sa.Connection, campaign_id: int) -> dict[str, int]:
+    """Ledger counts of one campaign: each state, `total` and `possible_duplicates`."""
+    rows = conn.execute(
+        sa.select(
+            emails.c.status,
+            sa.func.count(),
+            sa.func.count().filter(emails.c.possible_duplicate),
+        )
+        .where(emails.c.campaign_id == campaign_id)
+        .group_by(emails.c.status)
+    ).all()
+    result = dict.fromkeys(STATES, 0)
+    duplicates = 0
+    for status, count, dups in rows:
+        result[status] = int(count)
+        duplicates += int(dups)
+    result["total"] = sum(result[s] for s in STATES)
+    result["possible_duplicates"] = duplicates
+    return result
+
+
+def finish_if_done(conn: sa.Connection, campaign_id: int, actor: str = "sender") -> bool:
+    """Move a `sending` campaign to `sent` once no ledger row is queued or sending."""
+    campaign = campaign_row(conn, campaign_id, lock=True)
+    if campaign["status"] != "sending":
+        return bool(campaign["status"] == "sent")
+    open_rows = conn.execute(
+        sa.select(sa.func.count()).where(
+            emails.c.campaign_id == campaign_id, emails.c.status.in_(("queued", "sending"))
+        )
+    ).scalar_one()
+    if open_rows:
+        return False
+    done = counters(conn, campaign_id)
+    transition(
+        conn,
+        campaign["account_id"],
+        campaign_id,
+        "sent",
+        actor,
+        possible_duplicates=done["possible_duplicates"],
+    )
+    return True
+
+
+def skip_unsendable(
+    conn: sa.Connection, account_id: uuid.UUID, campaign_id: int, contact_ids: list[int]
+) -> set[int]:
+    """Mark `skipped` the claimed rows whose contact became unsendable since the snapshot.
+
+    Returns the skipped email record ids. A contact that no longer exists is skipped too.
+    """
+    if not contact_ids:
+        return set()
+    still_ok = sa.select(contacts.c.contact_id).where(
+        contacts.c.account_id == account_id,
+        contacts.c.contact_id.in_(contact_ids),
+        sendable(account_id),
+    )
+    rows = conn.execute(
+        emails.update()
+        .where(
+            emails.c.campaign_id == campaign_id,
+            emails.c.status == "sending",
+            emails.c.contact_id.in_(contact_ids),
+            emails.c.contact_id.not_in(still_ok.scalar_subquery()),
+        )
+        .values(status="skipped", error="contact no longer sendable", lease_until=None)
+        .returning(emails.c.email_record_id)
+    )
+    return set(rows.scalars())

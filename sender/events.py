@@ -1,0 +1,66 @@
+"""Event sinks: send/reject/bounce events of our own sends onto the Kafka events topic."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from confluent_kafka import KafkaError, Message, Producer
+
+from murmur.events import EmailEvent
+from murmur.kafka import EVENTS_TOPIC, producer_config
+
+log = logging.getLogger("sender.events")
+
+
+class EventDeliveryError(RuntimeError):
+    """The broker did not acknowledge every event."""
+
+
+class KafkaEventSink:
+    """Produces each event to `email-events` keyed by email record; `flush` waits for acks."""
+
+    def __init__(self, bootstrap_servers: str, topic: str = EVENTS_TOPIC, **overrides: Any) -> None:
+        self.topic = topic
+        self.producer = Producer(producer_config(bootstrap_servers, **overrides))
+        self.lock = threading.Lock()
+        self.errors: list[str] = []
+        self.delivered = 0
+
+    def _done(self, err: KafkaError | None, msg: Message) -> None:
+        if err is not None:
+            self.errors.append(str(err))
+        else:
+            self.delivered += 1
+
+    def emit(self, event: EmailEvent) -> None:
+        with self.lock:
+            while True:
+                try:
+                    self.producer.produce(
+                        self.topic, event.to_json(), event.kafka_key(), on_delivery=self._done
+                    )
+                    break
+                except BufferError:
+                    self.producer.poll(0.1)
+            self.producer.poll(0)
+
+    def flush(self, timeout: float = 30.0) -> None:
+        with self.lock:
+            left = self.producer.flush(timeout)
+            errors, self.errors = self.errors, []
+        if left or errors:
+            raise EventDeliveryError(
+                f"{left} send events not acknowledged by Kafka; errors: {errors[:3]}"
+            )
+
+
+class DiscardEventSink:
+    """For `--no-events`: events are logged at debug level and dropped."""
+
+    def emit(self, event: EmailEvent) -> None:
+        log.debug("event %s %s (discarded)", event.type, event.email_record_id)
+
+    def flush(self) -> None:
+        return None

@@ -1,0 +1,1 @@
+"""Messengers deliver rendered messages: `smtp` (a relay or the local sink)."""

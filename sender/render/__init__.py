@@ -1,0 +1,1 @@
+"""Rendering: compile a campaign's template once, personalise and package per recipient."""

@@ -1,0 +1,183 @@
+"""Per recipient: personalise, track links, add the footer, build MIME (RFC 8058), sign."""
+
+from __future__ import annotations
+
+import base64
+import html
+import re
+import uuid
+from email.header import Header
+from email.utils import formataddr, formatdate
+
+from murmur.domain.rendering import RenderError, render, template_context
+from murmur.events import EMAIL_ID_HEADER, message_id_for
+from sender.dkim_sign import DkimSigner
+from sender.models import Campaign, Outgoing, Recipient, RenderFailure
+from sender.render.compile import CompiledTemplate, compile_template
+from sender.render.links import LinkMinter
+from sender.render.text import html_to_text
+
+_HREF = re.compile(r"""(<a\b[^>]*?\bhref\s*=\s*)(["'])(.*?)\2""", re.IGNORECASE | re.DOTALL)
+_BODY_END = re.compile(r"</body\s*>", re.IGNORECASE)
+
+
+def _domain(address: str) -> str:
+    return address.rsplit("@", 1)[-1].strip().lower()
+
+
+def _header(value: str) -> str:
+    return value if value.isascii() else Header(value, "utf-8").encode()
+
+
+def _b64(text: str) -> bytes:
+    return base64.encodebytes(text.encode()).replace(b"\n", b"\r\n")
+
+
+class CampaignRenderer:
+    """The Renderer of one campaign: the template compiled once, then one call per recipient."""
+
+    def __init__(
+        self,
+        campaign: Campaign,
+        links: LinkMinter,
+        signer: DkimSigner | None = None,
+        track_opens: bool = True,
+        track_clicks: bool = True,
+    ) -> None:
+        self.campaign = campaign
+        self.links = links
+        self.signer = signer
+        self.track_opens = track_opens
+        self.track_clicks = track_clicks
+        self.domain = _domain(campaign.from_email)
+        self.compiled: CompiledTemplate = compile_template(
+            campaign.subject, campaign.body_html, campaign.body_text, campaign.postal_address
+        )
+        self.from_header = formataddr((campaign.from_name, campaign.from_email), "utf-8")
+        self.feedback_id = f"{campaign.campaign_id}:{campaign.account_id.hex[:12]}:campaign:murmur"
+
+    def __call__(self, recipient: Recipient) -> Outgoing:
+        if not recipient.email:
+            raise RenderFailure("the contact has no email address")
+        eid = recipient.email_record_id
+        unsubscribe = self.links.unsubscribe_url(eid)
+        context = template_context(
+            {
+                "email": recipient.email,
+                "first_name": recipient.first_name,
+                "last_name": recipient.last_name,
+                "custom_fields": recipient.custom_fields,
+            }
+        )
+        context.update(
+            unsubscribe_url=unsubscribe,
+            postal_address=self.campaign.postal_address,
+            contact_id=recipient.contact_id,
+        )
+        c = self.compiled
+        try:
+            subject = _render(c.subject, context).replace("\r", " ").replace("\n", " ")
+            body = _render(c.html, context, html=True)
+            text = _render(c.text, context) if c.text else None
+        except RenderError as exc:
+            raise RenderFailure(str(exc)) from None
+        if self.track_clicks:
+            body = self._track(eid, body, unsubscribe)
+        body = _before_body_end(body, self._footer_html(unsubscribe))
+        if text is None:
+            text = html_to_text(body)
+        elif not c.has_unsubscribe or not c.has_postal_address:
+            address = self.campaign.postal_address
+            text = f"{text.rstrip()}\n\n-- \nUnsubscribe: {unsubscribe}\n{address}\n"
+        if self.track_opens:
+            pixel = (
+                f'<img src="{html.escape(self.links.open_url(eid))}" width="1" height="1" alt="">'
+            )
+            body = _before_body_end(body, pixel)
+        return self._package(recipient, eid, subject, body, text, unsubscribe)
+
+    def _track(self, eid: int, body: str, unsubscribe: str) -> str:
+        def swap(match: re.Match[str]) -> str:
+            target = html.unescape(match.group(3)).strip()
+            if not target.startswith(("http://", "https://")) or target == unsubscribe:
+                return match.group(0)
+            url = html.escape(self.links.click_url(eid, target), quote=True)
+            return f"{match.group(1)}{match.group(2)}{url}{match.group(2)}"
+
+        return _HREF.sub(swap, body)
+
+    def _footer_html(self, unsubscribe: str) -> str:
+        c = self.compiled
+        parts = []
+        if not c.has_unsubscribe:
+            parts.append(f'<a href="{html.escape(unsubscribe)}">Unsubscribe</a>')
+        if not c.has_postal_address:
+            parts.append(html.escape(self.campaign.postal_address))
+        if not parts:
+            return ""
+        style = "font-size:12px;color:#666666;text-align:center;padding:16px"
+        return f'<div class="murmur-footer" style="{style}">{"<br>".join(parts)}</div>'
+
+    def _package(
+        self, recipient: Recipient, eid: int, subject: str, body: str, text: str, unsub: str
+    ) -> Outgoing:
+        if recipient.email is None:  # the snapshot only queues contacts that have an address
+            raise ValueError(f"email record {eid} has no recipient address")
+        message_id = message_id_for(eid, self.domain)
+        mailto = f"mailto:unsubscribe@{self.domain}?subject=unsubscribe-{eid}"
+        headers = [
+            ("From", self.from_header),
+            ("To", recipient.email),
+            ("Subject", _header(subject)),
+            ("Date", formatdate(usegmt=True)),
+            ("Message-ID", message_id),
+        ]
+        if self.campaign.reply_to:
+            headers.append(("Reply-To", self.campaign.reply_to))
+        boundary = f"=_murmur_{uuid.uuid4().hex}"
+        headers += [
+            ("MIME-Version", "1.0"),
+            ("Content-Type", f'multipart/alternative; boundary="{boundary}"'),
+            ("List-Unsubscribe", f"<{unsub}>, <{mailto}>"),
+            ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
+            ("Feedback-ID", self.feedback_id),
+            (EMAIL_ID_HEADER, str(eid)),
+        ]
+        part = "Content-Transfer-Encoding: base64\r\n\r\n"
+        content = b"".join(
+            (
+                f"--{boundary}\r\nContent-Type: text/plain; charset=utf-8\r\n{part}".encode(),
+                _b64(text),
+                f"--{boundary}\r\nContent-Type: text/html; charset=utf-8\r\n{part}".encode(),
+                _b64(body),
+                f"--{boundary}--\r\n".encode(),
+            )
+        )
+        if self.signer is not None:
+            headers.insert(0, ("DKIM-Signature", self.signer.sign(headers, content)))
+        head = "".join(f"{name}: {value}\r\n" for name, value in headers).encode()
+        return Outgoing(
+            email_record_id=eid,
+            contact_id=recipient.contact_id,
+            mail_from=self.campaign.from_email,
+            rcpt_to=recipient.email,
+            data=head + b"\r\n" + content,
+            message_id=message_id,
+        )
+
+
+def _render(source: str, context: dict[str, object], html: bool = False) -> str:
+    """Jinja only when the source has a tag: a static subject costs no template compile."""
+    if "{" not in source:
+        return source
+    return render(source, context, html=html)
+
+
+def _before_body_end(body: str, snippet: str) -> str:
+    if not snippet:
+        return body
+    matches = list(_BODY_END.finditer(body))
+    if not matches:
+        return body + snippet
+    at = matches[-1].start()
+    return body[:at] + snippet + body[at:]

@@ -1,0 +1,164 @@
+"""`PgStore`: the Store Protocol over the Postgres send ledger (SQL in sender/queries)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from murmur.db.tables import accounts, template_versions, templates
+from murmur.domain.sending import (
+    DispatchError,
+    finish_if_done,
+    skip_unsendable,
+    start_dispatch,
+)
+from sender.models import Campaign, Recipient
+from sender.queries import query
+
+
+def _q(name: str) -> sa.TextClause:
+    return sa.text(query("ledger", name))
+
+
+class PgStore:
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+
+    def start(self, campaign_id: int) -> Campaign:
+        with self.engine.begin() as conn:
+            row = start_dispatch(conn, campaign_id)
+            return _campaign(conn, row)
+
+    def status(self, campaign_id: int) -> str:
+        with self.engine.connect() as conn:
+            status = conn.execute(_q("campaign-status"), {"campaign_id": campaign_id}).scalar()
+        if status is None:
+            raise DispatchError(f"campaign {campaign_id} not found")
+        return str(status)
+
+    def claim(
+        self, campaign: Campaign, shard: int, shards: int, limit: int, lease_seconds: int
+    ) -> list[Recipient]:
+        params = {
+            "campaign_id": campaign.campaign_id,
+            "shard": shard,
+            "shards": shards,
+            "batch_size": limit,
+            "lease_seconds": lease_seconds,
+        }
+        with self.engine.begin() as conn:
+            claimed = conn.execute(_q("claim-batch"), params).all()
+            if not claimed:
+                return []
+            contact_ids = [r.contact_id for r in claimed]
+            skipped = skip_unsendable(conn, campaign.account_id, campaign.campaign_id, contact_ids)
+            found = {
+                c.contact_id: c
+                for c in conn.execute(
+                    _q("batch-contacts"),
+                    {"account_id": campaign.account_id, "contact_ids": contact_ids},
+                )
+            }
+        recipients = []
+        for row in sorted(claimed, key=lambda r: r.email_record_id):
+            contact = found.get(row.contact_id)
+            if row.email_record_id in skipped or contact is None:
+                continue
+            recipients.append(
+                Recipient(
+                    email_record_id=row.email_record_id,
+                    contact_id=row.contact_id,
+                    email=contact.email,
+                    first_name=contact.first_name,
+                    last_name=contact.last_name,
+                    custom_fields=dict(contact.custom_fields or {}),
+                    reclaimed=bool(row.reclaimed),
+                    attempts=int(row.attempts),
+                )
+            )
+        return recipients
+
+    def mark_sent(self, campaign_id: int, esp: str, sent: list[tuple[int, str]]) -> None:
+        if not sent:
+            return
+        ids, message_ids = zip(*sent, strict=True)
+        params = {"campaign_id": campaign_id, "esp": esp, "ids": list(ids)}
+        with self.engine.begin() as conn:
+            conn.execute(_q("mark-sent"), {**params, "message_ids": list(message_ids)})
+
+    def mark_failed(self, campaign_id: int, esp: str, failed: list[tuple[int, str]]) -> None:
+        if not failed:
+            return
+        ids, reasons = zip(*failed, strict=True)
+        params = {"campaign_id": campaign_id, "esp": esp, "ids": list(ids)}
+        with self.engine.begin() as conn:
+            conn.execute(_q("mark-failed"), {**params, "reasons": [r[:2000] for r in reasons]})
+
+    def release(self, campaign_id: int, email_record_ids: list[int]) -> None:
+        if not email_record_ids:
+            return
+        with self.engine.begin() as conn:
+            conn.execute(_q("release"), {"campaign_id": campaign_id, "ids": email_record_ids})
+
+    def extend_lease(self, campaign_id: int, email_record_ids: list[int], seconds: int) -> None:
+        if not email_record_ids:
+            return
+        params = {"campaign_id": campaign_id, "ids": email_record_ids, "lease_seconds": seconds}
+        with self.engine.begin() as conn:
+            conn.execute(_q("extend-lease"), params)
+
+    def skip_queued(self, campaign_id: int, reason: str) -> int:
+        with self.engine.begin() as conn:
+            result = conn.execute(_q("skip-queued"), {"campaign_id": campaign_id, "reason": reason})
+        return int(result.rowcount or 0)
+
+    def finish(self, campaign_id: int) -> bool:
+        with self.engine.begin() as conn:
+            return finish_if_done(conn, campaign_id)
+
+    def set_status_reason(self, campaign_id: int, reason: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(_q("set-status-reason"), {"campaign_id": campaign_id, "reason": reason})
+
+
+def _campaign(conn: sa.Connection, row: dict[str, Any]) -> Campaign:
+    """The campaign with its pinned template version and the account's sender defaults."""
+    account = (
+        conn.execute(sa.select(accounts).where(accounts.c.account_id == row["account_id"]))
+        .mappings()
+        .one()
+    )
+    body = None
+    if row["template_version"] is not None:
+        body = conn.execute(
+            sa.select(template_versions.c.body_html, template_versions.c.body_text).where(
+                template_versions.c.account_id == row["account_id"],
+                template_versions.c.template_id == row["template_id"],
+                template_versions.c.version == row["template_version"],
+            )
+        ).one_or_none()
+    if body is None:
+        body = conn.execute(
+            sa.select(templates.c.body_html, templates.c.body_text).where(
+                templates.c.account_id == row["account_id"],
+                templates.c.template_id == row["template_id"],
+            )
+        ).one_or_none()
+    if body is None:
+        raise DispatchError(f"campaign {row['campaign_id']}: template {row['template_id']} gone")
+    from_email = row["from_email"] or account["default_from_email"]
+    if not from_email:
+        raise DispatchError(f"campaign {row['campaign_id']}: no sender address")
+    return Campaign(
+        campaign_id=row["campaign_id"],
+        account_id=row["account_id"],
+        subject=row["subject"],
+        from_name=row["from_name"] or account["default_from_name"] or "",
+        from_email=from_email,
+        reply_to=row["reply_to"] or account["default_reply_to"],
+        body_html=body.body_html,
+        body_text=body.body_text,
+        postal_address=account["postal_address"] or "",
+        status_reason=row["status_reason"],
+    )

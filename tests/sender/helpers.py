@@ -1,0 +1,62 @@
+"""Building a real sender (Postgres ledger, SMTP sink) for in-process tests."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import sqlalchemy as sa
+
+from sender.events import DiscardEventSink
+from sender.manager import Config, Manager
+from sender.messengers.smtp import SmtpConfig, SmtpMessenger
+from sender.models import Campaign, EventSink, Renderer
+from sender.render.links import HmacLinkMinter
+from sender.render.message import CampaignRenderer
+from sender.store import PgStore
+
+LINKS = HmacLinkMinter("https://track.example.net", b"test-secret")
+
+
+def real_manager(
+    engine: sa.Engine,
+    smtp_url: str,
+    config: Config | None = None,
+    events: EventSink | None = None,
+    renderer_for: Callable[[Campaign], Renderer] | None = None,
+    max_retries: int = 5,
+) -> Manager:
+    return Manager(
+        PgStore(engine),
+        SmtpMessenger(
+            SmtpConfig.from_url(smtp_url, retry_base_seconds=0.05, max_retries=max_retries)
+        ),
+        renderer_for or (lambda campaign: CampaignRenderer(campaign, LINKS)),
+        events or DiscardEventSink(),
+        config or Config(batch_size=50, concurrency=4),
+    )
+
+
+def worker_env(db_url: str, smtp_url: str, state_dir: str, **extra: str) -> dict[str, str]:
+    """Environment of a `python -m sender` subprocess on this worktree's code."""
+    import os
+    import sys
+    from pathlib import Path
+
+    root = str(Path(__file__).resolve().parents[2])
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MURMUR_")}
+    env.update(
+        PYTHONPATH=root,
+        MURMUR_POSTGRES_URL=db_url,
+        MURMUR_SMTP_URL=smtp_url,
+        MURMUR_STATE_DIR=state_dir,
+        MURMUR_SEND_LEASE_SECONDS="5",
+        PYTHON=sys.executable,
+        **extra,
+    )
+    return env
+
+
+def sender_command(campaign_id: int, *args: str) -> list[str]:
+    import sys
+
+    return [sys.executable, "-m", "sender", "send", str(campaign_id), "--no-events", *args]
