@@ -148,6 +148,11 @@ def process(args: list[str], env: dict[str, str], log: Path, port: int | None) -
             if proc.poll() is not None:
                 raise SystemExit(f"{args[3]} exited:\n{log.read_text()[-2000:]}")
             yield
+        except BaseException:
+            code = proc.poll()
+            print(f"{args[3]} (exit code {code}), last lines of its log:", file=sys.stderr)
+            print(log.read_text()[-3000:], file=sys.stderr, flush=True)
+            raise
         finally:
             proc.terminate()
             try:
