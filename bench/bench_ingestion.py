@@ -64,6 +64,7 @@ TOPIC = "arn:aws:sns:us-west-2:123456789012:murmur-bench"
 CERT_NAME = "SimpleNotificationService-murmurbench.pem"
 CERT_URL = f"https://sns.us-west-2.amazonaws.com/{CERT_NAME}"
 BATCH = 1000
+IDLE_S = 2.0  # reconnect after this long idle (uvicorn closes keep-alives after 5 s)
 Request = tuple[bytes, dict[str, str]]
 DATABASE = "bench_ingestion"
 
@@ -221,9 +222,13 @@ class Path_:
 
         async def worker() -> None:
             reader, writer = await asyncio.open_connection(host, int(port))
+            used = time.monotonic()
             try:
                 while (item := await queue.get()) is not None:
                     _, (body, headers) = item
+                    if time.monotonic() - used > IDLE_S:  # uvicorn drops idle keep-alives
+                        writer.close()
+                        reader, writer = await asyncio.open_connection(host, int(port))
                     head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
                     writer.write(
                         f"POST {path} HTTP/1.1\r\nHost: {host}\r\n{head}"
@@ -231,6 +236,7 @@ class Path_:
                         + body
                     )
                     status, answer = await read_response(reader)
+                    used = time.monotonic()
                     if status // 100 != 2:
                         raise SystemExit(f"{path} answered {status}: {answer[:500]!r}")
             finally:
@@ -286,10 +292,12 @@ def latency(path: Path_, keys: Keys, records: list[int], rate: float, markers: i
     sent.clear()
     poller = threading.Thread(target=poll)
     poller.start()
-    uvloop.run(path.post(SENDGRID, requests, schedule=interval))
-    poller.join(timeout=90)
-    stop.set()
-    poller.join()
+    try:
+        uvloop.run(path.post(SENDGRID, requests, schedule=interval))
+        poller.join(timeout=90)
+    finally:
+        stop.set()
+        poller.join()
     out = []
     for b in range(batches):
         for i in range(per):
