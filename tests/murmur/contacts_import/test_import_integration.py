@@ -18,6 +18,7 @@ from murmur.cli import main
 from murmur.contacts_import import jobs, reader, store
 from murmur.contacts_import.reader import preflight
 from tests.murmur.conftest import MakeAccount, auth
+from tests.murmur.contacts_import.messages import detail_text
 
 pytestmark = pytest.mark.integration
 
@@ -227,7 +228,7 @@ def test_a_file_that_cannot_be_imported_is_refused_and_writes_nothing(
     finally:
         api_client.app.dependency_overrides.clear()
     assert response.status_code == status, response.text
-    assert reason in response.json()["detail"]
+    assert reason in detail_text(response.json())
     for table in ("contacts", "import_jobs"):
         sql = f"select count(*) from {table} where account_id = %s"
         assert _count(migrated_db_url, sql, account) == 0, table
