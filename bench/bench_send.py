@@ -39,7 +39,7 @@ from sender.dkim_sign import DkimSigner
 from sender.events import DiscardEventSink
 from sender.manager import Config, Manager
 from sender.messengers.smtp import SmtpConfig, SmtpMessenger
-from sender.render.links import HmacLinkMinter
+from sender.render.links import TrackingLinkMinter
 from sender.render.message import CampaignRenderer
 from sender.store import PgStore
 
@@ -170,7 +170,7 @@ def full_rate(url: str, port: int, n: int) -> tuple[float, float]:
         ).scalar_one()
         key = store_key(conn, account, "bench.example", "b1", "rsa", SECRET)
     signer = DkimSigner(key.domain, key.selector, key.private_key)
-    links = HmacLinkMinter("https://t.bench.example", b"k")
+    links = TrackingLinkMinter("https://t.bench.example", b"k")
     manager = Manager(
         PgStore(engine),
         SmtpMessenger(SmtpConfig.from_url(f"smtp://127.0.0.1:{port}")),

@@ -130,9 +130,14 @@ class Settings(BaseSettings):
         return self.state_dir / "stack.json"
 
     def resolved(self) -> Settings:
-        """Fill unset service URLs from the running local stack's `stack.json`."""
+        """Fill unset service URLs (and the tracking secret) from the running local stack.
+
+        URLs come from the state dir's `stack.json`; the tracking secret, only while that stack
+        runs its receiver, from the keys `murmur stack up` generated (what `murmur stack env`
+        exports), so a sender started on the stack signs links its receiver verifies.
+        """
         urls = _stack_urls(self.stack_file())
-        updates = {
+        updates: dict[str, object] = {
             field: urls[field]
             for field in (
                 "postgres_url",
@@ -140,9 +145,16 @@ class Settings(BaseSettings):
                 "clickhouse_url",
                 "kafka_bootstrap_servers",
                 "smtp_url",
+                "tracking_base_url",
             )
             if getattr(self, field) is None and field in urls
         }
+        if self.tracking_secret is None and "tracking_base_url" in urls:
+            from murmur.stack.keys import read_keys
+
+            secret = read_keys(self.state_dir).get("MURMUR_TRACKING_SECRET")
+            if secret:
+                updates["tracking_secret"] = SecretStr(secret)
         return self.model_copy(update=updates)
 
     def require(self, field: str) -> str:
@@ -191,13 +203,6 @@ class Settings(BaseSettings):
     )
     send_batch_size: int = Field(default=200, ge=1, le=10_000, description="Rows per claim.")
     send_concurrency: int = Field(default=4, ge=1, le=64, description="SMTP connections.")
-    send_tracking_base_url: str = Field(
-        default="http://127.0.0.1:8100",
-        description="Base URL of the tracking receiver in links (until murmur.tracking).",
-    )
-    send_tracking_secret: str | None = Field(
-        default=None, description="HMAC key of tracking links (until murmur.tracking)."
-    )
     smtp_max_retries: int = Field(default=5, ge=0, le=20, description="SMTP 4xx retries.")
     smtp_retry_base_seconds: float = Field(
         default=0.5, ge=0, description="First SMTP retry delay, doubled each time, jittered."

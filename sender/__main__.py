@@ -64,6 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             max_retries=settings.smtp_max_retries,
             retry_base_seconds=settings.smtp_retry_base_seconds,
         )
+        links = link_minter(settings)  # before anything is claimed: no unsigned links
     except (SettingsError, ValueError) as exc:
         print(f"sender: error: {exc}", file=sys.stderr)  # noqa: T201
         return 2
@@ -85,7 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     manager = Manager(
         store,
         messenger,
-        renderer_factory(engine, store, settings, link_minter(settings)),
+        renderer_factory(engine, store, settings, links),
         events,
         config,
         progress,

@@ -1,61 +1,48 @@
 """Tracking links: open pixel, click redirect and unsubscribe URLs for one email record.
 
-The sender depends on the `LinkMinter` Protocol only. `HmacLinkMinter` is a stand-in until the
-shared token functions of `murmur.tracking` land; the URL shapes are those the receiver serves
-(`/t/o/{token}.gif`, `/t/c/{token}`, `/u/{token}`).
+The sender depends on the `LinkMinter` Protocol only. `TrackingLinkMinter` mints them with the
+shared token functions of `murmur.tracking`, which the ingestion receiver verifies with the same
+`MURMUR_TRACKING_SECRET` (`/t/o/{token}.gif`, `/t/c/{token}?u=…`, `/u/{token}`). The tokens bind
+the email record and its account, campaign and contact, so every event the receiver records
+carries them without a ledger look-up.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import json
 from typing import Protocol
+
+from murmur import tracking
+from murmur.tracking import TrackingIds
 
 
 class LinkMinter(Protocol):
     """Mints the signed tracking URLs of one email record."""
 
-    def open_url(self, email_record_id: int) -> str: ...
+    def open_url(self, ids: TrackingIds) -> str: ...
 
-    def click_url(self, email_record_id: int, target: str) -> str: ...
+    def click_url(self, ids: TrackingIds, target: str) -> str: ...
 
-    def unsubscribe_url(self, email_record_id: int) -> str: ...
+    def unsubscribe_url(self, ids: TrackingIds) -> str: ...
 
 
-# replaced by murmur.tracking at merge
-class HmacLinkMinter:
-    """Tokens `base64url(json payload).base64url(hmac-sha256)`; the click token binds the URL."""
+class TrackingLinkMinter:
+    """`murmur.tracking` URLs under `base_url`, signed with `secret`."""
 
-    def __init__(self, base_url: str, secret: bytes) -> None:
+    def __init__(self, base_url: str, secret: str | bytes) -> None:
+        if not secret:
+            raise ValueError("the tracking secret is empty (set MURMUR_TRACKING_SECRET)")
+        if not base_url.lower().startswith(("http://", "https://")):
+            raise ValueError(
+                f"MURMUR_TRACKING_BASE_URL must be an http(s) URL, got {base_url[:80]!r}"
+            )
         self.base_url = base_url.rstrip("/")
         self.secret = secret
 
-    def _token(self, payload: dict[str, object]) -> str:
-        body = _b64(json.dumps(payload, separators=(",", ":"), sort_keys=True).encode())
-        sig = hmac.new(self.secret, body.encode(), hashlib.sha256).digest()[:16]
-        return f"{body}.{_b64(sig)}"
+    def open_url(self, ids: TrackingIds) -> str:
+        return tracking.open_url(self.base_url, self.secret, ids)
 
-    def verify(self, token: str) -> dict[str, object] | None:
-        body, _, sig = token.partition(".")
-        expected = _b64(hmac.new(self.secret, body.encode(), hashlib.sha256).digest()[:16])
-        if not hmac.compare_digest(sig, expected):
-            return None
-        padded = body + "=" * (-len(body) % 4)
-        payload: dict[str, object] = json.loads(base64.urlsafe_b64decode(padded))
-        return payload
+    def click_url(self, ids: TrackingIds, target: str) -> str:
+        return tracking.click_url(self.base_url, self.secret, ids, target)
 
-    def open_url(self, email_record_id: int) -> str:
-        return f"{self.base_url}/t/o/{self._token({'e': email_record_id, 'k': 'o'})}.gif"
-
-    def click_url(self, email_record_id: int, target: str) -> str:
-        token = self._token({"e": email_record_id, "k": "c", "u": target})
-        return f"{self.base_url}/t/c/{token}"
-
-    def unsubscribe_url(self, email_record_id: int) -> str:
-        return f"{self.base_url}/u/{self._token({'e': email_record_id, 'k': 'u'})}"
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+    def unsubscribe_url(self, ids: TrackingIds) -> str:
+        return tracking.unsubscribe_url(self.base_url, self.secret, ids)

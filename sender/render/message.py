@@ -11,6 +11,7 @@ from email.utils import formataddr, formatdate
 
 from murmur.domain.rendering import RenderError, render, template_context
 from murmur.events import EMAIL_ID_HEADER, message_id_for
+from murmur.tracking import TrackingIds
 from sender.dkim_sign import DkimSigner
 from sender.models import Campaign, Outgoing, Recipient, RenderFailure
 from sender.render.compile import CompiledTemplate, compile_template
@@ -60,7 +61,13 @@ class CampaignRenderer:
         if not recipient.email:
             raise RenderFailure("the contact has no email address")
         eid = recipient.email_record_id
-        unsubscribe = self.links.unsubscribe_url(eid)
+        ids = TrackingIds(
+            email_record_id=eid,
+            account_id=self.campaign.account_id,
+            campaign_id=self.campaign.campaign_id,
+            contact_id=recipient.contact_id,
+        )
+        unsubscribe = self.links.unsubscribe_url(ids)
         context = template_context(
             {
                 "email": recipient.email,
@@ -82,7 +89,7 @@ class CampaignRenderer:
         except RenderError as exc:
             raise RenderFailure(str(exc)) from None
         if self.track_clicks:
-            body = self._track(eid, body, unsubscribe)
+            body = self._track(ids, body, unsubscribe)
         body = _before_body_end(body, self._footer_html(unsubscribe))
         if text is None:
             text = html_to_text(body)
@@ -91,17 +98,17 @@ class CampaignRenderer:
             text = f"{text.rstrip()}\n\n-- \nUnsubscribe: {unsubscribe}\n{address}\n"
         if self.track_opens:
             pixel = (
-                f'<img src="{html.escape(self.links.open_url(eid))}" width="1" height="1" alt="">'
+                f'<img src="{html.escape(self.links.open_url(ids))}" width="1" height="1" alt="">'
             )
             body = _before_body_end(body, pixel)
         return self._package(recipient, eid, subject, body, text, unsubscribe)
 
-    def _track(self, eid: int, body: str, unsubscribe: str) -> str:
+    def _track(self, ids: TrackingIds, body: str, unsubscribe: str) -> str:
         def swap(match: re.Match[str]) -> str:
             target = html.unescape(match.group(3)).strip()
             if not target.startswith(("http://", "https://")) or target == unsubscribe:
                 return match.group(0)
-            url = html.escape(self.links.click_url(eid, target), quote=True)
+            url = html.escape(self.links.click_url(ids, target), quote=True)
             return f"{match.group(1)}{match.group(2)}{url}{match.group(2)}"
 
         return _HREF.sub(swap, body)

@@ -10,11 +10,13 @@ from sender.events import DiscardEventSink
 from sender.manager import Config, Manager
 from sender.messengers.smtp import SmtpConfig, SmtpMessenger
 from sender.models import Campaign, EventSink, Renderer
-from sender.render.links import HmacLinkMinter
+from sender.render.links import TrackingLinkMinter
 from sender.render.message import CampaignRenderer
 from sender.store import PgStore
 
-LINKS = HmacLinkMinter("https://track.example.net", b"test-secret")
+TRACKING_BASE = "https://track.example.net"
+TRACKING_SECRET = "test-tracking-secret"
+LINKS = TrackingLinkMinter(TRACKING_BASE, TRACKING_SECRET)
 
 
 def real_manager(
@@ -50,9 +52,11 @@ def worker_env(db_url: str, smtp_url: str, state_dir: str, **extra: str) -> dict
         MURMUR_SMTP_URL=smtp_url,
         MURMUR_STATE_DIR=state_dir,
         MURMUR_SEND_LEASE_SECONDS="5",
+        MURMUR_TRACKING_SECRET=TRACKING_SECRET,
+        MURMUR_TRACKING_BASE_URL=TRACKING_BASE,
         PYTHON=sys.executable,
-        **extra,
     )
+    env.update(extra)
     return env
 
 

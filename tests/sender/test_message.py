@@ -7,21 +7,24 @@ import re
 import subprocess
 import sys
 from email.message import Message
+from html import unescape
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import dkim
 import pytest
 import sqlalchemy as sa
 
-from murmur.db.tables import campaigns, dkim_keys
+from murmur.db.tables import campaigns, dkim_keys, emails
 from murmur.domain.dkim import dns_value, load_key, store_key
 from murmur.domain.sending import counters
 from murmur.events import email_record_id_from_message_id
 from murmur.settings import get_settings
+from murmur.tracking import TrackingIds, verify_click, verify_unsubscribe
 from sender.app import renderer_factory
 from sender.store import PgStore
 from tests.sender.conftest import MakeCampaign, messages_for
-from tests.sender.helpers import LINKS, real_manager, worker_env
+from tests.sender.helpers import LINKS, TRACKING_SECRET, real_manager, worker_env
 
 pytestmark = pytest.mark.integration
 SECRET = "a-test-secret-key-of-enough-length"
@@ -90,7 +93,12 @@ def test_headers_footer_text_part_and_tracking_links(
     assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     https, mailto = re.findall(r"<([^>]+)>", str(msg["List-Unsubscribe"]))
     assert https.startswith("https://track.example.net/u/") and mailto.startswith("mailto:")
-    assert LINKS.verify(https.rsplit("/", 1)[1]) == {"e": email_id, "k": "u"}
+    with db_engine.connect() as conn:
+        contact_id = conn.execute(
+            sa.select(emails.c.contact_id).where(emails.c.email_record_id == email_id)
+        ).scalar_one()
+    ids = TrackingIds(email_id, c.account_id, c.campaign_id, contact_id)  # type: ignore[attr-defined]
+    assert verify_unsubscribe(TRACKING_SECRET, https.rsplit("/", 1)[1]) == ids
     assert str(msg["Feedback-ID"]).startswith(f"{c.campaign_id}:")  # type: ignore[attr-defined]
     parts = _parts(msg)
     html, text = parts["text/html"], parts["text/plain"]
@@ -100,8 +108,10 @@ def test_headers_footer_text_part_and_tracking_links(
     assert https in html  # footer unsubscribe link
     clicks = re.findall(r'href="(https://track\.example\.net/t/c/[^"]+)"', html)
     assert clicks, html
-    payload = LINKS.verify(clicks[0].rsplit("/", 1)[1])
-    assert payload == {"e": email_id, "k": "c", "u": "https://example.com/buy?id=1&z=2"}
+    click = urlsplit(unescape(clicks[0]))
+    target = parse_qs(click.query)["u"][0]
+    assert target == "https://example.com/buy?id=1&z=2"
+    assert verify_click(TRACKING_SECRET, click.path.rsplit("/", 1)[1], target) == ids
     assert re.search(r'<img src="https://track\.example\.net/t/o/[^"]+\.gif"', html)
     assert "Hello First" in text and "Unsubscribe" in html
 

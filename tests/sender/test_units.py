@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import json
+import uuid
+from pathlib import Path
+from urllib.parse import urlsplit
+
 import pytest
 
+from murmur.settings import Settings, SettingsError
+from murmur.stack.keys import ensure_keys
+from murmur.tracking import TrackingIds, verify_click, verify_open, verify_unsubscribe
+from sender.app import link_minter
 from sender.dkim_sign import relaxed_body, relaxed_header
 from sender.messengers.smtp import SmtpConfig
 from sender.queries import load, parse
-from sender.render.links import HmacLinkMinter
+from sender.render.links import TrackingLinkMinter
 from sender.render.text import html_to_text
 
 
@@ -19,14 +28,57 @@ def test_queries_load_by_name_and_a_duplicate_name_is_an_error() -> None:
         parse("-- name: a\nselect 1;\n-- name: a\nselect 2;")
 
 
-def test_a_tampered_token_does_not_verify_and_the_click_token_binds_the_url() -> None:
-    minter = HmacLinkMinter("https://t.example/", b"k")
-    url = minter.click_url(5, "https://shop.example/x")
-    token = url.rsplit("/", 1)[1]
-    assert minter.verify(token) == {"e": 5, "k": "c", "u": "https://shop.example/x"}
-    body, _, sig = token.partition(".")
-    assert minter.verify(body[:-1] + ("A" if body[-1] != "A" else "B") + "." + sig) is None
-    assert HmacLinkMinter("https://t.example", b"other").verify(token) is None
+def test_the_minter_signs_murmur_tracking_tokens_that_bind_ids_and_url() -> None:
+    ids = TrackingIds(5, uuid.uuid4(), 7, 9)
+    minter = TrackingLinkMinter("https://t.example/", "k")
+    click = urlsplit(minter.click_url(ids, "https://shop.example/x?a=1"))
+    token = click.path.rsplit("/", 1)[1]
+    assert (
+        click.path.startswith("/t/c/") and click.query == "u=https%3A%2F%2Fshop.example%2Fx%3Fa%3D1"
+    )
+    assert verify_click("k", token, "https://shop.example/x?a=1") == ids
+    assert verify_click("k", token, "https://evil.example/") is None
+    assert verify_click("other", token, "https://shop.example/x?a=1") is None
+    unsub = minter.unsubscribe_url(ids)
+    assert unsub.startswith("https://t.example/u/")
+    assert verify_unsubscribe("k", unsub.rsplit("/", 1)[1]) == ids
+    pixel = minter.open_url(ids)
+    assert pixel.endswith(".gif") and verify_open("k", pixel.rsplit("/", 1)[1][:-4]) == ids
+
+
+def test_the_minter_refuses_an_empty_secret_or_a_non_http_base() -> None:
+    with pytest.raises(ValueError, match="MURMUR_TRACKING_SECRET"):
+        TrackingLinkMinter("https://t.example", "")
+    with pytest.raises(ValueError, match="MURMUR_TRACKING_BASE_URL"):
+        TrackingLinkMinter("t.example", "k")
+
+
+def test_a_dispatch_without_a_tracking_secret_is_a_settings_error(tmp_path: Path) -> None:
+    # Regression: a missing secret used to sign every link with an empty key (a warning only)
+    bare = Settings(_env_file=None, state_dir=tmp_path, tracking_base_url="https://t.example")  # type: ignore[call-arg]
+    with pytest.raises(SettingsError, match="MURMUR_TRACKING_SECRET"):
+        link_minter(bare)
+    no_base = Settings(_env_file=None, state_dir=tmp_path, tracking_secret="k")  # type: ignore[call-arg]
+    with pytest.raises(SettingsError, match="MURMUR_TRACKING_BASE_URL"):
+        link_minter(no_base)
+
+
+def test_tracking_settings_resolve_from_the_running_local_stack(tmp_path: Path) -> None:
+    keys = ensure_keys(tmp_path)
+    (tmp_path / "stack.json").write_text(
+        json.dumps({"services": {}, "urls": {"tracking_base_url": "http://127.0.0.1:8123"}})
+    )
+    settings = Settings(_env_file=None, state_dir=tmp_path).resolved()  # type: ignore[call-arg]
+    assert settings.tracking_base_url == "http://127.0.0.1:8123"
+    assert settings.tracking_secret is not None
+    assert settings.tracking_secret.get_secret_value() == keys["MURMUR_TRACKING_SECRET"]
+    explicit = Settings(_env_file=None, state_dir=tmp_path, tracking_secret="mine").resolved()  # type: ignore[call-arg]
+    assert explicit.tracking_secret is not None
+    assert explicit.tracking_secret.get_secret_value() == "mine"
+    ids = TrackingIds(1)
+    url = link_minter(settings).unsubscribe_url(ids)
+    assert url.startswith("http://127.0.0.1:8123/u/")
+    assert verify_unsubscribe(keys["MURMUR_TRACKING_SECRET"], url.rsplit("/", 1)[1]) == ids
 
 
 def test_relaxed_canonicalization_follows_rfc_6376() -> None:
