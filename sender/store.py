@@ -10,6 +10,7 @@ from murmur.db.tables import accounts, template_versions, templates
 from murmur.domain.sending import (
     DispatchError,
     finish_if_done,
+    refuse_unless_compliant,
     skip_unsendable,
     start_dispatch,
 )
@@ -26,6 +27,7 @@ class PgStore:
         self.engine = engine
 
     def start(self, campaign_id: int) -> Campaign:
+        refuse_unless_compliant(self.engine, campaign_id)
         with self.engine.begin() as conn:
             row = start_dispatch(conn, campaign_id)
             return _campaign(conn, row)

@@ -16,7 +16,8 @@ from sqlalchemy.dialects.postgresql import insert
 
 from murmur.db.tables import campaigns, contacts, emails, erasures, suppressions
 from murmur.domain.audience import segment_query
-from murmur.domain.campaigns import transition
+from murmur.domain.campaign_checks import CampaignNotReady
+from murmur.domain.campaigns import dispatch_check, fail_campaign, transition
 from murmur.domain.suppression import ERASED_PREFIX
 
 STATES = ("queued", "sending", "sent", "failed", "skipped")
@@ -69,6 +70,31 @@ def snapshot(conn: sa.Connection, account_id: uuid.UUID, campaign: dict[str, Any
     stmt = insert(emails).from_select(["account_id", "campaign_id", "contact_id"], source)
     stmt = stmt.on_conflict_do_nothing(index_elements=[emails.c.campaign_id, emails.c.contact_id])
     return len(conn.execute(stmt.returning(emails.c.email_record_id)).all())
+
+
+def refuse_unless_compliant(engine: sa.Engine, campaign_id: int, actor: str = "sender") -> None:
+    """Re-check a scheduled campaign before its first message; fail it instead of sending.
+
+    What was checked at scheduling can be undone afterwards (the account's postal address removed,
+    the sender identity blanked, the pinned template version unrenderable). The checks render,
+    so they run with no lock held; a failing campaign is moved to `cancelled` with the reasons in
+    `status_reason` (committed), and DispatchError names them. A campaign already `sending` (a
+    re-run after a crash, another shard) passed these checks when it started.
+    """
+    with engine.connect() as conn:
+        campaign = campaign_row(conn, campaign_id)
+        if campaign["status"] != "scheduled":
+            return
+        try:
+            dispatch_check(conn, campaign["account_id"], campaign_id)
+            return
+        except CampaignNotReady as exc:
+            reason = str(exc)
+    with engine.begin() as conn:
+        fail_campaign(conn, campaign["account_id"], campaign_id, reason, actor)
+    raise DispatchError(
+        f"campaign {campaign_id} failed its dispatch checks and was stopped: {reason}"
+    )
 
 
 def start_dispatch(conn: sa.Connection, campaign_id: int, actor: str = "sender") -> dict[str, Any]:

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from murmur.db.tables import campaigns, contacts, segments, suppressions, templates
+from murmur.db.tables import campaigns, contacts, segments, suppressions
+from murmur.domain.templates import create_template
 from murmur.stack.manager import Stack
 from tests.murmur import conftest as _shared
 
@@ -101,13 +102,12 @@ def make_campaign(
                 )
                 .returning(segments.c.segment_id)
             ).scalar_one()
-            template_id = conn.execute(
-                templates.insert()
-                .values(
-                    account_id=account_id, name="t", subject=subject, body_html=html, body_text=text
-                )
-                .returning(templates.c.template_id)
-            ).scalar_one()
+            template_id = create_template(
+                conn,
+                account_id,
+                {"name": "t", "subject": subject, "body_html": html, "body_text": text},
+                "test",
+            )["template_id"]
             campaign_id = conn.execute(
                 campaigns.insert()
                 .values(
@@ -117,6 +117,7 @@ def make_campaign(
                     template_id=template_id,
                     segment_id=segment_id,
                     status="scheduled",
+                    template_version=1,  # pinned at scheduling, as the API does
                 )
                 .returning(campaigns.c.campaign_id)
             ).scalar_one()
