@@ -19,7 +19,6 @@ def build_sending_defs(shards: int) -> dg.Definitions:
     job = dg.define_asset_job(
         JOB,
         selection=dg.AssetSelection.assets(*assets),
-        partitions_def=partitions,
         description="Freeze a campaign's audience, then send one shard of its ledger.",
     )
     return dg.Definitions(
