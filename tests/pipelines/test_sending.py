@@ -1,6 +1,7 @@
 """The send job as Dagster work: the due-campaigns sensor and in-process shard materializations."""
 
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 
@@ -190,3 +191,47 @@ def test_materializing_both_shards_delivers_each_allowed_recipient_once(
     rerun = _materialize(instance, c.campaign_id, 0, resources)
     assert rerun.success
     assert Counter(str(m["To"]) for m in messages_for(maildir, c.domain)) == received
+
+
+def test_two_shards_started_together_freeze_the_audience_once_and_never_send_twice(
+    db_engine: sa.Engine,
+    migrated_db_url: str,
+    make_campaign: MakeCampaign,  # noqa: F811
+    smtp_url: str,
+    maildir: Path,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    c = make_campaign(n=200, refused_each=2)
+    resources: dict[str, object] = {
+        "postgres": PostgresResource(url=migrated_db_url, state_dir=str(tmp_path)),
+        "sender": SenderResource(
+            smtp_url=smtp_url, emit_events=False, batch_size=20, state_dir=str(tmp_path)
+        ),
+    }
+
+    def run(shard: int) -> dg.ExecuteInProcessResult:
+        instance = dg.DagsterInstance.ephemeral()  # one run worker each, as the daemon would
+        instance.add_dynamic_partitions(campaign_partitions.name or CAMPAIGN, [str(c.campaign_id)])
+        return _materialize(instance, c.campaign_id, shard, resources)
+
+    with ThreadPoolExecutor(max_workers=SHARDS) as pool:
+        results = list(pool.map(run, range(SHARDS)))
+
+    assert all(r.success for r in results)
+    frozen = [
+        r.asset_materializations_for_node("campaign_audience_snapshot")[0]
+        .metadata["frozen_by_this_run"]
+        .value
+        for r in results
+    ]
+    assert sorted(frozen) == [False, True]
+    received = Counter(str(m["To"]) for m in messages_for(maildir, c.domain))
+    assert set(received) == c.allowed
+    assert set(received.values()) == {1}
+    with db_engine.connect() as conn:
+        done = counters(conn, c.campaign_id)
+        status = conn.execute(
+            sa.select(campaigns.c.status).where(campaigns.c.campaign_id == c.campaign_id)
+        ).scalar_one()
+    assert done["total"] == 200 and done["sent"] == 200 and done["possible_duplicates"] == 0
+    assert status == "sent"
