@@ -210,9 +210,11 @@ def test_two_shards_started_together_freeze_the_audience_once_and_never_send_twi
     }
 
     def run(shard: int) -> dg.ExecuteInProcessResult:
-        instance = dg.DagsterInstance.ephemeral()  # one run worker each, as the daemon would
-        instance.add_dynamic_partitions(campaign_partitions.name or CAMPAIGN, [str(c.campaign_id)])
-        return _materialize(instance, c.campaign_id, shard, resources)
+        # one instance per run worker, as the daemon would; disposed in its own thread
+        with dg.DagsterInstance.ephemeral() as instance:
+            name = campaign_partitions.name or CAMPAIGN
+            instance.add_dynamic_partitions(name, [str(c.campaign_id)])
+            return _materialize(instance, c.campaign_id, shard, resources)
 
     with ThreadPoolExecutor(max_workers=SHARDS) as pool:
         results = list(pool.map(run, range(SHARDS)))
