@@ -6,6 +6,7 @@ domain's DKIM key + Kafka send events), built from the settings when a run uses 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 
 import sqlalchemy as sa
@@ -70,6 +71,39 @@ class SenderResource(_SettingsResource):
         messenger = SmtpMessenger(smtp)
         render = renderer_factory(engine, store, settings, link_minter(settings))
         return Manager(store, messenger, render, events, config, progress), messenger
+
+
+def run_to_end(manager: Manager, campaign_id: int, poll_seconds: float = 0.5) -> Pipe:
+    """`manager.run(campaign_id)` in a worker thread, stopped cleanly if this thread is interrupted.
+
+    Terminating a Dagster run (SIGTERM) raises an interrupt in the step's thread. Raised inside
+    `Manager.run`, it would abandon the batch on the wire with its rows still `sending`, to be
+    retried as possible duplicates after the lease; here it calls `manager.stop()` instead,
+    waits while the messages on the wire finish and the rest is released, then re-raises.
+    """
+    outcome: dict[str, Pipe | BaseException] = {}
+
+    def work() -> None:
+        try:
+            outcome["pipe"] = manager.run(campaign_id)
+        except BaseException as exc:  # handed to the caller's thread below
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=work, name=f"send-{campaign_id}", daemon=True)
+    worker.start()
+    try:
+        while worker.is_alive():
+            worker.join(poll_seconds)
+    except BaseException:
+        manager.stop()
+        worker.join()
+        raise
+    error = outcome.get("error")
+    if isinstance(error, BaseException):
+        raise error
+    pipe = outcome["pipe"]
+    assert isinstance(pipe, Pipe)  # noqa: S101
+    return pipe
 
 
 def shard_counters(

@@ -1,5 +1,6 @@
 """The send job as Dagster work: the due-campaigns sensor and in-process shard materializations."""
 
+import signal
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -22,7 +23,8 @@ from pipelines.defs.sending.partitions import (
     shard_key,
 )
 from pipelines.lib.resources import PostgresResource
-from pipelines.lib.sending import SenderResource
+from pipelines.lib.sending import SenderResource, run_to_end
+from sender.manager import Pipe
 from tests.sender.conftest import (  # noqa: F401  (fixtures)
     MakeCampaign,
     maildir,
@@ -237,3 +239,46 @@ def test_two_shards_started_together_freeze_the_audience_once_and_never_send_twi
         ).scalar_one()
     assert done["total"] == 200 and done["sent"] == 200 and done["possible_duplicates"] == 0
     assert status == "sent"
+
+
+def test_an_interrupted_shard_records_what_went_out_releases_the_rest_and_resumes(
+    db_engine: sa.Engine,
+    make_campaign: MakeCampaign,  # noqa: F811
+    smtp_url: str,
+    maildir: Path,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    c = make_campaign(n=60, refused_each=0)
+    sender = SenderResource(
+        smtp_url=smtp_url, emit_events=False, batch_size=10, state_dir=str(tmp_path)
+    )
+    interrupted: list[int] = []
+
+    def interrupt_after_first_batch(pipe: Pipe) -> None:
+        if not interrupted:  # what Dagster's run termination does to the step's thread
+            interrupted.append(pipe.sent)
+            signal.raise_signal(signal.SIGINT)
+
+    manager, messenger = sender.manager(db_engine, 0, 1, interrupt_after_first_batch)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run_to_end(manager, c.campaign_id)
+    finally:
+        messenger.close()
+    with db_engine.connect() as conn:
+        halfway = counters(conn, c.campaign_id)
+    received = Counter(str(m["To"]) for m in messages_for(maildir, c.domain))
+    assert halfway["sending"] == 0  # nothing left claimed: no possible duplicate later
+    assert halfway["sent"] == sum(received.values()) and 10 <= halfway["sent"] < 60
+    assert halfway["queued"] == 60 - halfway["sent"]
+
+    manager, messenger = sender.manager(db_engine, 0, 1)
+    try:
+        pipe = run_to_end(manager, c.campaign_id)
+    finally:
+        messenger.close()
+    received = Counter(str(m["To"]) for m in messages_for(maildir, c.domain))
+    assert pipe.outcome == "sent"
+    assert set(received) == c.allowed and set(received.values()) == {1}
+    with db_engine.connect() as conn:
+        assert counters(conn, c.campaign_id)["possible_duplicates"] == 0

@@ -19,7 +19,7 @@ from murmur.domain.audience import AudienceError
 from murmur.domain.sending import DispatchError, campaign_row, counters, start_dispatch
 from pipelines.defs.sending.partitions import CAMPAIGN, SHARD
 from pipelines.lib.resources import PostgresResource
-from pipelines.lib.sending import SenderResource, shard_counters
+from pipelines.lib.sending import SenderResource, run_to_end, shard_counters
 from sender.manager import Pipe
 
 GROUP = "sending"
@@ -102,7 +102,7 @@ def build_send_assets(shards: int, partitions: dg.MultiPartitionsDefinition) -> 
             if status != "sent":  # a re-run of a finished campaign sends nothing
                 manager, messenger = sender.manager(engine, shard, shards, progress)
                 try:
-                    pipe = manager.run(campaign_id)
+                    pipe = run_to_end(manager, campaign_id)
                 finally:
                     messenger.close()
             with engine.connect() as conn:
