@@ -1,0 +1,34 @@
+"""The send job, its assets and the due-campaign sensor, built with MURMUR_SEND_SHARDS at load."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from pipelines.defs.sending.assets import build_send_assets
+from pipelines.defs.sending.partitions import send_partitions, send_shards
+from pipelines.defs.sending.sensors import build_due_campaigns_sensor
+from pipelines.lib.sending import SenderResource
+
+JOB = "campaign_send_job"
+
+
+def build_sending_defs(shards: int) -> dg.Definitions:
+    """Everything of the sending domain for `shards` shards per campaign."""
+    partitions = send_partitions(shards)
+    assets = build_send_assets(shards, partitions)
+    job = dg.define_asset_job(
+        JOB,
+        selection=dg.AssetSelection.assets(*assets),
+        description="Freeze a campaign's audience, then send one shard of its ledger.",
+    )
+    return dg.Definitions(
+        assets=assets,
+        jobs=[job],
+        sensors=[build_due_campaigns_sensor(JOB, shards)],
+        resources={"sender": SenderResource()},
+    )
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    return build_sending_defs(send_shards())
