@@ -37,6 +37,13 @@ pytestmark = pytest.mark.integration
 SHARDS = 2
 
 
+@pytest.fixture(autouse=True)
+def _tracking(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sender signs every link: give it the receiver's secret and URL, as the stack does."""
+    monkeypatch.setenv("MURMUR_TRACKING_SECRET", "test-tracking-secret")
+    monkeypatch.setenv("MURMUR_TRACKING_BASE_URL", "http://127.0.0.1:9")
+
+
 def _sending(shards: int = SHARDS) -> dg.Definitions:
     """The sending domain alone, with the Postgres resource the analytics domain provides."""
     return dg.Definitions.merge(

@@ -16,7 +16,13 @@ import sqlalchemy as sa
 
 from murmur.db.engine import make_engine
 from murmur.domain.audience import AudienceError
-from murmur.domain.sending import DispatchError, campaign_row, counters, start_dispatch
+from murmur.domain.sending import (
+    DispatchError,
+    campaign_row,
+    counters,
+    refuse_unless_compliant,
+    start_dispatch,
+)
 from pipelines.defs.sending.partitions import CAMPAIGN, SHARD
 from pipelines.lib.resources import PostgresResource
 from pipelines.lib.sending import SenderResource, run_to_end, shard_counters
@@ -49,6 +55,7 @@ def build_send_assets(shards: int, partitions: dg.MultiPartitionsDefinition) -> 
         campaign_id, shard = partition_of(context, partitions)
         engine = _engine(postgres)
         try:
+            refuse_unless_compliant(engine, campaign_id, actor=ACTOR)  # renders: before locks
             with engine.begin() as conn:
                 before = campaign_row(conn, campaign_id, lock=True)
                 if before["status"] == "sent":
