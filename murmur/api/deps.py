@@ -1,4 +1,4 @@
-"""Request dependencies: the engine and API-key authentication with role checks.
+"""Request dependencies: the engine, the ClickHouse client and API-key auth with role checks.
 
 `require_role("editor")` returns a dependency yielding the caller's `Principal`: 401 for a
 missing, malformed, unknown or revoked key; 403 only when the key's role is too low.
@@ -6,15 +6,18 @@ missing, malformed, unknown or revoked key; 403 only when the key's role is too 
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated
 
 import sqlalchemy as sa
+from clickhouse_connect.driver.client import Client
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from murmur.clickhouse import get_client
 from murmur.domain.accounts import ROLE_RANK, ROLES, verify_api_key
 from murmur.settings import Settings
 
@@ -77,3 +80,42 @@ Viewer = Annotated[Principal, Depends(require_role("viewer"))]
 Editor = Annotated[Principal, Depends(require_role("editor"))]
 Admin = Annotated[Principal, Depends(require_role("admin"))]
 Engine = Annotated[sa.Engine, Depends(get_engine)]
+
+
+class ClickHouseUnavailable(RuntimeError):
+    """The analytics store cannot be reached (the API answers 503)."""
+
+
+_ch_lock = threading.Lock()
+
+
+def get_clickhouse(request: Request) -> Client:
+    """The app's ClickHouse client, built on first use from the app's settings and then reused.
+
+    503 when ClickHouse is not configured or does not answer; the next request tries again.
+    """
+    app_state = request.app.state
+    client: Client | None = getattr(app_state, "clickhouse", None)
+    if client is not None:
+        return client
+    with _ch_lock:
+        client = getattr(app_state, "clickhouse", None)
+        if client is None:
+            settings: Settings = app_state.settings
+            try:
+                # one client shared by request threads: no session, so queries may overlap
+                client = get_client(settings, autogenerate_session_id=False)
+            except Exception as exc:  # any failure to connect is a 503
+                raise clickhouse_unavailable(exc) from None
+            app_state.clickhouse = client
+    return client
+
+
+def clickhouse_unavailable(exc: BaseException) -> HTTPException:
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return HTTPException(
+        503, f"analytics are unavailable: ClickHouse cannot be reached ({first[:200]})"
+    )
+
+
+ClickHouse = Annotated[Client, Depends(get_clickhouse)]

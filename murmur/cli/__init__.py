@@ -24,6 +24,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "murmur.cli.ingestion",
     "murmur.cli.dkim",
     "murmur.cli.campaigns",
+    "murmur.cli.pipelines",
 )
 
 

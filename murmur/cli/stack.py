@@ -9,7 +9,7 @@ from typing import Any
 
 from murmur.cli import error
 from murmur.settings import get_settings
-from murmur.stack.manager import ALL_SERVICES, Stack, configured_ports
+from murmur.stack.manager import ALL_SERVICES, STACK_UP_SERVICES, Stack, configured_ports
 
 
 def register(sub: Any) -> None:
@@ -29,18 +29,22 @@ def register(sub: Any) -> None:
     )
     env.set_defaults(func=_env)
     logs = ssub.add_parser("logs", help="the last lines of a service's log")
-    logs.add_argument("service", choices=ALL_SERVICES)
+    logs.add_argument("service", choices=STACK_UP_SERVICES)
     logs.add_argument("-n", "--lines", type=int, default=50)
     logs.set_defaults(func=_logs)
 
 
 def _stack(services: list[str] | None = None) -> Stack:
+    """The named services; by default the core ones plus on-request ones that are running."""
     settings = get_settings()
-    return Stack(settings.state_dir, services or ALL_SERVICES, configured_ports(settings))
+    if not services:
+        running = Stack(settings.state_dir, STACK_UP_SERVICES).status_pids()
+        services = [n for n in STACK_UP_SERVICES if n in ALL_SERVICES or running.get(n)]
+    return Stack(settings.state_dir, services, configured_ports(settings))
 
 
 def _up(args: argparse.Namespace) -> int:
-    stack = _stack(args.services)
+    stack = _stack(args.services or list(STACK_UP_SERVICES))
     print(f"local stack in {stack.state_dir}")
     statuses = stack.up(say=lambda m: print(f"  {m}", flush=True))
     _print_status(statuses)

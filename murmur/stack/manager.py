@@ -15,9 +15,12 @@ import psutil
 from murmur.net import free_port, wait_until
 from murmur.settings import Settings
 from murmur.stack.process import StackConfigError, StackError, port_in_use, tail
-from murmur.stack.services import SERVICES, Service
+from murmur.stack.services import ON_REQUEST, SERVICES, Service
 
-ALL_SERVICES: tuple[str, ...] = tuple(SERVICES)
+# What a `Stack` runs by default (tests start these one by one); `murmur stack up` adds the
+# services started on request (`dagster`), last.
+ALL_SERVICES: tuple[str, ...] = tuple(n for n in SERVICES if n not in ON_REQUEST)
+STACK_UP_SERVICES: tuple[str, ...] = tuple(SERVICES)
 
 
 @dataclass(frozen=True)
@@ -53,7 +56,7 @@ class Stack:
         if unknown:
             raise StackConfigError(f"unknown service(s) {sorted(unknown)}; known: {list(SERVICES)}")
         self.state_dir = state_dir.resolve()
-        self.names = [n for n in ALL_SERVICES if n in services]
+        self.names = [n for n in SERVICES if n in services]
         self.ports = dict(ports or {})
 
     @property
@@ -152,13 +155,17 @@ class Stack:
     def down(self, say: Callable[[str], None] = lambda _: None) -> None:
         """Stop every service, newest first, and forget their pids (Postgres data stays)."""
         with self._locked():
-            for name in reversed(ALL_SERVICES):
+            for name in reversed(STACK_UP_SERVICES):
                 svc = self.service(name)
                 if svc.proc.stop():
                     say(f"{name}: stopped")
             record = self._record()
             if record:
                 self.stack_file.unlink(missing_ok=True)
+
+    def status_pids(self) -> dict[str, int | None]:
+        """Each service's pid when it runs (no health check)."""
+        return {name: self.service(name).proc.pid() for name in self.names}
 
     def status(self) -> list[ServiceStatus]:
         result = []
@@ -195,7 +202,7 @@ def _safe(check: Callable[[], bool]) -> bool:
 def configured_ports(settings: Settings) -> dict[str, int]:
     """Ports fixed through `MURMUR_STACK_<SERVICE>_PORT` (settings `stack_<service>_port`)."""
     ports: dict[str, int] = {}
-    for name in ALL_SERVICES:
+    for name in STACK_UP_SERVICES:
         port = getattr(settings, f"stack_{name}_port", None)
         if port is not None:
             ports[name] = int(port)

@@ -369,6 +369,11 @@ class IngestionConsumer(Service):
         return pid is not None and data.get("pid") == pid
 
 
+from murmur.stack.dagster_service import Dagster  # noqa: E402  (subclasses Service, above)
+
+# Start order; `dagster` is last (it reads the others' URLs) and only starts when asked.
 SERVICES: dict[str, type[Service]] = {
-    cls.name: cls for cls in (Postgres, ClickHouse, Kafka, SmtpSink, Ingestion, IngestionConsumer)
+    cls.name: cls
+    for cls in (Postgres, ClickHouse, Kafka, SmtpSink, Ingestion, IngestionConsumer, Dagster)
 }
+ON_REQUEST: tuple[str, ...] = ("dagster",)

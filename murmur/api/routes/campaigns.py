@@ -1,4 +1,8 @@
-"""`/campaigns`: CRUD while draft, `/send` (validate → scheduled) and `/cancel`."""
+"""`/campaigns`: CRUD while draft, `/send` (validate → scheduled), `/cancel` and `/analytics`.
+
+`GET /campaigns/{id}` adds the send ledger's counters; `/analytics` reads the dbt marts in
+ClickHouse (models in murmur/api/analytics_models.py).
+"""
 
 from __future__ import annotations
 
@@ -6,11 +10,13 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+from clickhouse_connect.driver.exceptions import ClickHouseError, OperationalError
 from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, ConfigDict
 
 from murmur.api import crud
-from murmur.api.deps import Editor, Engine, Viewer
+from murmur.api.analytics_models import CampaignAnalytics, empty_analytics
+from murmur.api.deps import ClickHouse, Editor, Engine, Viewer, clickhouse_unavailable
 from murmur.api.errors import conflict, field_error, not_found
 from murmur.api.types import (
     After,
@@ -25,6 +31,8 @@ from murmur.api.types import (
 )
 from murmur.db.tables import campaigns
 from murmur.domain import campaigns as domain
+from murmur.domain import sending
+from murmur.domain.analytics import campaign_analytics
 from murmur.domain.campaigns import (
     CampaignChanged,
     CampaignNotReady,
@@ -121,10 +129,58 @@ def list_campaigns(
         )
 
 
-@router.get("/{campaign_id}", response_model=CampaignOut)
+class SendCounters(BaseModel):
+    """The send ledger of the campaign: rows per state; `total` is their sum."""
+
+    queued: int
+    sending: int
+    sent: int
+    failed: int
+    skipped: int
+    total: int
+    possible_duplicates: int
+
+
+class CampaignDetail(CampaignOut):
+    snapshot_at: datetime | None
+    counters: SendCounters
+
+
+@router.get("/{campaign_id}", response_model=CampaignDetail)
 def get_campaign(campaign_id: IdPath, principal: Viewer, engine: Engine) -> dict[str, Any]:
+    """The campaign with its send counters and the audience snapshot time (`snapshot_at`).
+
+    Counters are all 0 until the audience is frozen into the ledger; `possible_duplicates`
+    counts rows retried after a worker's lease expired (they may have gone out twice).
+    """
     with engine.connect() as conn:
-        return crud.get_one(conn, campaigns, principal.account_id, campaign_id, "campaign")
+        row = crud.get_one(conn, campaigns, principal.account_id, campaign_id, "campaign")
+        return {**row, "counters": sending.counters(conn, campaign_id)}
+
+
+@router.get("/{campaign_id}/analytics", response_model=CampaignAnalytics)
+def get_campaign_analytics(
+    campaign_id: IdPath, principal: Viewer, engine: Engine, ch: ClickHouse
+) -> dict[str, Any]:
+    """Totals, rates, by hour, by mailbox provider and top links, from the analytics marts.
+
+    The numbers are as of `refreshed_at`, the last refresh of the marts (every 5 minutes on
+    the local stack, or `murmur pipelines materialize`). A campaign the marts hold nothing
+    for yet (never refreshed since it was sent, or not sent) answers 200 with zero counts,
+    null rates, empty lists and `refreshed_at: null`. 404 for a campaign of another account;
+    503 when ClickHouse cannot be reached.
+    """
+    with engine.connect() as conn:
+        crud.get_one(conn, campaigns, principal.account_id, campaign_id, "campaign")
+    try:
+        result = campaign_analytics(ch, principal.account_id, campaign_id)
+    except OperationalError as exc:
+        raise clickhouse_unavailable(exc) from None
+    except ClickHouseError as exc:
+        if "UNKNOWN_TABLE" not in str(exc):
+            raise
+        result = None  # the marts were never built
+    return result if result is not None else empty_analytics(campaign_id)
 
 
 @router.patch("/{campaign_id}", response_model=CampaignOut)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -20,6 +22,8 @@ from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis.schemas import APIOperation, BaseSchema
 
+from murmur.clickhouse import ensure_database
+from murmur.settings import Settings, get_settings
 from tests.murmur.conftest import MakeAccount, auth
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -58,6 +62,25 @@ def _plant(value: Any, data: st.DataObject) -> Any:
     if isinstance(value, list):
         return [_plant(v, data) for v in value]
     return value
+
+
+@pytest.fixture(scope="module")
+def api_settings(
+    migrated_db_url: str, clickhouse_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Settings:
+    """The API's settings with a real ClickHouse, so `/campaigns/{id}/analytics` is fuzzed too.
+
+    (Without ClickHouse that endpoint answers its documented 503.)
+    """
+    state: Path = tmp_path_factory.mktemp("fuzz-state")
+    settings = get_settings(
+        postgres_url=migrated_db_url,
+        state_dir=state,
+        clickhouse_url=clickhouse_url,
+        clickhouse_database=f"fuzz_{uuid.uuid4().hex[:12]}",
+    )
+    ensure_database(settings)
+    return settings
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,61 @@
+"""The `dagster` stack service: `dagster dev` on the stack's Postgres, answering /server_info."""
+
+from __future__ import annotations
+
+import http.client
+import json
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from murmur.stack.manager import ALL_SERVICES, STACK_UP_SERVICES, Stack
+from murmur.stack.services import SERVICES
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def test_a_default_stack_never_starts_dagster_and_stack_up_starts_it_last() -> None:
+    assert "dagster" not in ALL_SERVICES
+    assert STACK_UP_SERVICES[-1] == "dagster"
+    assert Stack(Path("/nonexistent")).names == list(ALL_SERVICES)
+
+
+def test_dagster_starts_on_the_stacks_postgres_and_answers_server_info(tmp_path: Path) -> None:
+    stack = Stack(tmp_path, ["postgres", "dagster"])
+    try:
+        statuses = {s.name: s for s in stack.up()}
+        assert statuses["dagster"].healthy, stack.logs("dagster")
+        url = statuses["dagster"].urls["dagster_url"]
+        port = int(url.rsplit(":", 1)[1])
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        conn.request("GET", "/server_info")
+        response = conn.getresponse()
+        assert response.status == 200
+        info = json.loads(response.read())
+        assert info["dagster_webserver_version"] == info["dagster_version"]
+        conn.close()
+
+        # storage is the stack's `dagster` database: dagster created its tables there
+        config = (tmp_path / "dagster" / "dagster.yaml").read_text()
+        pg_url = statuses["postgres"].urls["dagster_postgres_url"]
+        assert json.dumps(pg_url) in config
+        with psycopg.connect(pg_url) as pg:
+            tables = {r[0] for r in pg.execute("select tablename from pg_tables")}
+        assert {"runs", "event_logs"} <= tables
+        record = json.loads((tmp_path / "stack.json").read_text())
+        assert record["urls"]["dagster_url"] == url
+    finally:
+        stack.down()
+    assert stack.service("dagster").proc.pid() is None
+
+
+def test_without_postgres_dagster_uses_sqlite_under_its_home(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("MURMUR_DAGSTER_POSTGRES_URL", raising=False)
+    service = SERVICES["dagster"](tmp_path, 0)
+    service.prepare()
+    config = (tmp_path / "dagster" / "dagster.yaml").read_text()
+    assert "postgres" not in config
+    assert service.environ()["DAGSTER_HOME"] == str(tmp_path / "dagster")
