@@ -23,7 +23,7 @@ from clickhouse_connect.driver.client import Client
 from murmur.clickhouse import parse_url
 from murmur.net import free_port, wait_until
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def ping(url: str, timeout: float = 1.0) -> bool:

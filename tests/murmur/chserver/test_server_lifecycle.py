@@ -17,7 +17,7 @@ from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import DatabaseError
 
 from murmur.net import wait_until
-from tests.chserver.conftest import REPO, ping, start_server
+from tests.murmur.chserver.conftest import REPO, ping, start_server
 
 pytestmark = pytest.mark.integration
 

@@ -11,7 +11,7 @@ import pytest
 from clickhouse_connect.driver.client import Client
 from dbt.cli.main import dbtRunner
 
-from tests.chserver.conftest import client_kwargs
+from tests.murmur.chserver.conftest import client_kwargs
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
