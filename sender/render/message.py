@@ -32,7 +32,12 @@ def _header(value: str) -> str:
 
 
 def _b64(text: str) -> bytes:
-    return base64.encodebytes(text.encode()).replace(b"\n", b"\r\n")
+    """Base64 in CRLF lines of 76 characters (`base64.encodebytes` with CRLF, in one pass)."""
+    encoded = base64.b64encode(text.encode())
+    if not encoded:
+        return b""
+    lines = [encoded[at : at + 76] for at in range(0, len(encoded), 76)]
+    return b"\r\n".join(lines) + b"\r\n"
 
 
 class CampaignRenderer:

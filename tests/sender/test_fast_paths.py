@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import itertools
 import re
 
@@ -9,6 +10,7 @@ import mjml
 import pytest
 
 from sender.dkim_sign import _WSP, relaxed_body
+from sender.render.message import _b64
 from sender.render.text import _fast_feed, _Text, html_to_text
 
 
@@ -63,3 +65,10 @@ def test_html_to_text_matches_htmlparser(document: str) -> None:
 def test_the_fast_path_takes_mjml_output_and_refuses_a_stray_bracket() -> None:
     assert _fast_feed(_Text(), DOCUMENTS[0])
     assert not _fast_feed(_Text(), "<p>a < b</p>")
+
+
+def test_base64_parts_match_encodebytes_with_crlf() -> None:
+    for size in (0, 1, 56, 57, 58, 114, 1000):
+        text = "é" * (size // 2) + "x" * (size - size // 2)
+        expected = base64.encodebytes(text.encode()).replace(b"\n", b"\r\n")
+        assert _b64(text) == expected, size
