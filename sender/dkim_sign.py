@@ -38,6 +38,18 @@ def relaxed_header(name: bytes, value: bytes) -> bytes:
 
 
 def relaxed_body(body: bytes) -> bytes:
+    crlf = body.count(b"\r\n")
+    if (
+        b"\t" not in body
+        and b"  " not in body
+        and b" \r\n" not in body
+        and not body.endswith(b" ")
+        and body.count(b"\r") == crlf == body.count(b"\n")
+    ):  # nothing to collapse or strip (base64 parts): only the trailing empty lines go
+        end = len(body)
+        while body.endswith(b"\r\n", 0, end):
+            end -= 2
+        return body[:end] + b"\r\n" if end else b""
     lines = [_WSP.sub(b" ", line).rstrip(b" ") for line in body.split(b"\r\n")]
     while lines and lines[-1] == b"":
         lines.pop()

@@ -32,6 +32,8 @@ from jinja2.utils import Namespace
 from jinja2.visitor import NodeTransformer
 
 from murmur.domain.render_checks import check_call, check_filter, check_format, weight
+from murmur.domain.template_context import SAMPLE_CONTACT as SAMPLE_CONTACT
+from murmur.domain.template_context import template_context as template_context
 
 MAX_RENDER_SECONDS = 2.0
 MAX_STEPS = 200_000
@@ -236,27 +238,55 @@ def _env(autoescape: bool) -> _Sandbox:
     return _Sandbox(autoescape=autoescape)
 
 
-def template_context(contact: dict[str, Any]) -> dict[str, Any]:
-    """The variables a template sees for one contact."""
-    return {
-        "email": contact.get("email"),
-        "first_name": contact.get("first_name") or "",
-        "last_name": contact.get("last_name") or "",
-        "custom_fields": contact.get("custom_fields") or {},
-    }
+class CompiledTemplate:
+    """A template compiled once (`compile_template`); each `render` runs under its own budget.
 
+    The sender compiles a campaign's subject and bodies once and personalises them per
+    recipient: the Jinja compile (the costly part) is not repeated, the sandbox and every
+    budget are.
+    """
 
-SAMPLE_CONTACT = {
-    "email": "sample@example.com",
-    "first_name": "Sample",
-    "last_name": "Contact",
-    "custom_fields": {},
-}
+    __slots__ = ("_template", "html", "source")
+
+    def __init__(self, source: str, html: bool) -> None:
+        self.source = source
+        self.html = html
+        try:
+            self._template = _env(html).from_string(source)
+        except TemplateError as exc:
+            raise _render_error(exc) from None
+        except RecursionError:
+            raise RenderError("the template nests too deeply") from None
+
+    def render(self, context: dict[str, Any]) -> str:
+        """Render with `context` under a fresh budget; RenderError on any failure."""
+        token = _budget.set(_Budget())
+        try:
+            return _collect(self._template.generate(context))
+        except RenderError:
+            raise
+        except TemplateError as exc:
+            raise _render_error(exc) from None
+        except RecursionError:
+            raise RenderError("the template recurses too deeply") from None
+        except MemoryError:
+            raise BudgetExceeded("size", "the template needs too much memory") from None
+        except Exception as exc:  # a template may raise anything (e.g. ZeroDivisionError)
+            raise RenderError(f"{type(exc).__name__}: {exc}") from None
+        finally:
+            _budget.reset(token)
 
 
 @functools.lru_cache(maxsize=16)  # sources are up to 1 MB each
-def _compiled(source: str, html: bool) -> Any:
-    return _env(html).from_string(source)
+def compile_template(source: str, *, html: bool = False) -> CompiledTemplate:
+    """The compiled template of `source` (LRU-cached by source and mode); RenderError if bad."""
+    return CompiledTemplate(source, html)
+
+
+def _render_error(exc: TemplateError) -> RenderError:
+    line = getattr(exc, "lineno", None)
+    where = f" (line {line})" if line else ""
+    return RenderError(f"{type(exc).__name__}{where}: {exc.message or exc}")
 
 
 def _collect(chunks: Iterable[str]) -> str:
@@ -272,23 +302,7 @@ def _collect(chunks: Iterable[str]) -> str:
 
 def render(source: str, context: dict[str, Any], html: bool = False) -> str:
     """Render `source` with `context` under the budget; RenderError on any failure."""
-    token = _budget.set(_Budget())
-    try:
-        return _collect(_compiled(source, html).generate(context))
-    except RenderError:
-        raise
-    except TemplateError as exc:
-        line = getattr(exc, "lineno", None)
-        where = f" (line {line})" if line else ""
-        raise RenderError(f"{type(exc).__name__}{where}: {exc.message or exc}") from None
-    except RecursionError:
-        raise RenderError("the template recurses too deeply") from None
-    except MemoryError:
-        raise BudgetExceeded("size", "the template needs too much memory") from None
-    except Exception as exc:  # a template may raise anything (e.g. ZeroDivisionError)
-        raise RenderError(f"{type(exc).__name__}: {exc}") from None
-    finally:
-        _budget.reset(token)
+    return compile_template(source, html=html).render(context)
 
 
 def check_syntax(source: str) -> None:

@@ -6,10 +6,12 @@ import base64
 import html
 import re
 import uuid
+from collections.abc import Callable
 from email.header import Header
 from email.utils import formataddr, formatdate
 
-from murmur.domain.rendering import RenderError, render, template_context
+from murmur.domain.rendering import RenderError, template_context
+from murmur.domain.rendering import compile_template as compile_jinja
 from murmur.events import EMAIL_ID_HEADER, message_id_for
 from murmur.tracking import TrackingIds
 from sender.dkim_sign import DkimSigner
@@ -31,7 +33,12 @@ def _header(value: str) -> str:
 
 
 def _b64(text: str) -> bytes:
-    return base64.encodebytes(text.encode()).replace(b"\n", b"\r\n")
+    """Base64 in CRLF lines of 76 characters (`base64.encodebytes` with CRLF, in one pass)."""
+    encoded = base64.b64encode(text.encode())
+    if not encoded:
+        return b""
+    lines = [encoded[at : at + 76] for at in range(0, len(encoded), 76)]
+    return b"\r\n".join(lines) + b"\r\n"
 
 
 class CampaignRenderer:
@@ -54,6 +61,10 @@ class CampaignRenderer:
         self.compiled: CompiledTemplate = compile_template(
             campaign.subject, campaign.body_html, campaign.body_text, campaign.postal_address
         )
+        c = self.compiled  # Jinja compiled once per campaign; per recipient only personalised
+        self._subject = _part(c.subject, html=False)
+        self._html = _part(c.html, html=True)
+        self._text = _part(c.text, html=False) if c.text else None
         self.from_header = formataddr((campaign.from_name, campaign.from_email), "utf-8")
         self.feedback_id = f"{campaign.campaign_id}:{campaign.account_id.hex[:12]}:campaign:murmur"
 
@@ -83,9 +94,9 @@ class CampaignRenderer:
         )
         c = self.compiled
         try:
-            subject = _render(c.subject, context).replace("\r", " ").replace("\n", " ")
-            body = _render(c.html, context, html=True)
-            text = _render(c.text, context) if c.text else None
+            subject = self._subject(context).replace("\r", " ").replace("\n", " ")
+            body = self._html(context)
+            text = self._text(context) if self._text is not None else None
         except RenderError as exc:
             raise RenderFailure(str(exc)) from None
         if self.track_clicks:
@@ -173,11 +184,11 @@ class CampaignRenderer:
         )
 
 
-def _render(source: str, context: dict[str, object], html: bool = False) -> str:
-    """Jinja only when the source has a tag: a static subject costs no template compile."""
+def _part(source: str, html: bool) -> Callable[[dict[str, object]], str]:
+    """Jinja only when the source has a tag: a static part is returned as it is."""
     if "{" not in source:
-        return source
-    return render(source, context, html=html)
+        return lambda context: source
+    return compile_jinja(source, html=html).render
 
 
 def _before_body_end(body: str, snippet: str) -> str:
