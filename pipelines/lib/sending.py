@@ -82,27 +82,34 @@ def run_to_end(manager: Manager, campaign_id: int, poll_seconds: float = 0.5) ->
     waits while the messages on the wire finish and the rest is released, then re-raises.
     """
     outcome: dict[str, Pipe | BaseException] = {}
+    # An Event, not Thread.join: a join interrupted by KeyboardInterrupt can report the thread
+    # finished while it still runs (CPython's tstate lock), and the caller would then read the
+    # ledger with a batch still on the wire.
+    finished = threading.Event()
 
     def work() -> None:
         try:
             outcome["pipe"] = manager.run(campaign_id)
         except BaseException as exc:  # handed to the caller's thread below
             outcome["error"] = exc
+        finally:
+            finished.set()
 
     worker = threading.Thread(target=work, name=f"send-{campaign_id}", daemon=True)
     worker.start()
     try:
-        while worker.is_alive():
-            worker.join(poll_seconds)
+        while not finished.wait(poll_seconds):
+            pass
     except BaseException:
         manager.stop()
-        worker.join()
+        finished.wait()
         raise
     error = outcome.get("error")
     if isinstance(error, BaseException):
         raise error
     pipe = outcome["pipe"]
-    assert isinstance(pipe, Pipe)  # noqa: S101
+    if not isinstance(pipe, Pipe):  # work() stores either a Pipe or an error
+        raise TypeError(f"the send of campaign {campaign_id} returned {pipe!r}")
     return pipe
 
 
