@@ -11,12 +11,12 @@ from datetime import datetime
 from typing import Any
 
 from clickhouse_connect.driver.exceptions import ClickHouseError, OperationalError
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, ConfigDict
 
 from murmur.api import crud
 from murmur.api.analytics_models import CampaignAnalytics, empty_analytics
-from murmur.api.deps import ClickHouse, Editor, Engine, Viewer, clickhouse_unavailable
+from murmur.api.deps import Editor, Engine, Viewer, clickhouse_unavailable, get_clickhouse
 from murmur.api.errors import conflict, field_error, not_found
 from murmur.api.types import (
     After,
@@ -160,7 +160,7 @@ def get_campaign(campaign_id: IdPath, principal: Viewer, engine: Engine) -> dict
 
 @router.get("/{campaign_id}/analytics", response_model=CampaignAnalytics)
 def get_campaign_analytics(
-    campaign_id: IdPath, principal: Viewer, engine: Engine, ch: ClickHouse
+    campaign_id: IdPath, principal: Viewer, engine: Engine, request: Request
 ) -> dict[str, Any]:
     """Totals, rates, by hour, by mailbox provider and top links, from the analytics marts.
 
@@ -170,8 +170,9 @@ def get_campaign_analytics(
     null rates, empty lists and `refreshed_at: null`. 404 for a campaign of another account;
     503 when ClickHouse cannot be reached.
     """
-    with engine.connect() as conn:
+    with engine.connect() as conn:  # tenancy first: another account's campaign is a 404, not a 503
         crud.get_one(conn, campaigns, principal.account_id, campaign_id, "campaign")
+    ch = get_clickhouse(request)
     try:
         result = campaign_analytics(ch, principal.account_id, campaign_id)
     except OperationalError as exc:
