@@ -13,26 +13,12 @@ import hashlib
 import json
 import uuid
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 SCHEMA_VERSION: Literal[1] = 1
 
-EVENT_TYPES: tuple[str, ...] = (
-    "send",
-    "delivery",
-    "deferral",
-    "bounce",
-    "complaint",
-    "open",
-    "click",
-    "unsubscribe",
-    "resubscribe",
-    "reject",
-    "drop",
-)
-BOUNCE_TYPES: tuple[str, ...] = ("hard", "soft", "undetermined")
 PROVIDERS: tuple[str, ...] = (
     "ses",
     "sendgrid",
@@ -59,6 +45,9 @@ EventType = Literal[
     "drop",
 ]
 BounceType = Literal["hard", "soft", "undetermined"]
+# the same lists as tuples, for checks and SQL: derived, so the type and the values never drift
+EVENT_TYPES: tuple[str, ...] = get_args(EventType)
+BOUNCE_TYPES: tuple[str, ...] = get_args(BounceType)
 
 
 class EmailEvent(BaseModel):
