@@ -37,6 +37,8 @@ PER_CONTACT_TABLES: tuple[tuple[str, str], ...] = (
     ("dim_contacts", "contact_id"),
     ("dim_contacts", "email_sha256"),
     ("contact_engagement", "contact_id"),
+    ("segment_membership", "contact_id"),  # murmur.analytics.segments: current members
+    ("segment_membership_history", "contact_id"),  # and every past stay
 )
 
 KEY_COLUMNS = ("contact_id", "email_sha256", "recipient_sha256")

@@ -1,0 +1,270 @@
+"""Segment membership in ClickHouse: one current table and an SCD2 history, whatever the kind.
+
+`segment_membership` holds the current members of every segment (dbt or criteria), partitioned
+by `segment_id`. A refresh writes the new set into a private stage table and swaps it in with
+`ALTER TABLE ... REPLACE PARTITION`, which is atomic: a reader sees the old set or the new one,
+never a half-written one.
+
+`segment_membership_history` holds one row per stay of a contact in a segment: `valid_from`
+(the refresh that found it) to `valid_to` (the refresh that no longer did; `OPEN_END` while it
+stays). Leaving closes a stay by inserting a newer version of the same row (the table is a
+`ReplacingMergeTree(recorded_at)`, read with `FINAL`), so nothing is updated in place. The
+delta is computed against the open history rows, not against the current table, and written
+before the swap: a refresh that dies half-way is repaired by the next one.
+
+`segment_refreshes` logs every refresh (size, added, removed), which answers "last computed"
+for an empty segment too. Two refreshes of one segment must not run at the same time (the
+Dagster partition of a segment runs one at a time).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from clickhouse_connect.driver.client import Client
+
+MEMBERSHIP_TABLE = "segment_membership"
+HISTORY_TABLE = "segment_membership_history"
+REFRESHES_TABLE = "segment_refreshes"
+STAGE_PREFIX = "_segment_stage_"
+# the valid_to of a stay that has not ended (DateTime64's range ends in 2299)
+OPEN_END = dt.datetime(2299, 12, 31, tzinfo=dt.UTC)
+STALE_STAGE = dt.timedelta(hours=6)
+_RESERVED = ("seg_account", "seg_segment", "seg_at", "seg_open")
+
+_TS = "DateTime64(6, 'UTC')"
+
+DDL = (
+    f"""create table if not exists `{MEMBERSHIP_TABLE}` (
+  `account_id` UUID,
+  `segment_id` Int64,
+  `contact_id` Int64,
+  `computed_at` {_TS}
+) engine = MergeTree partition by segment_id order by (account_id, segment_id, contact_id)""",
+    f"""create table if not exists `{HISTORY_TABLE}` (
+  `account_id` UUID,
+  `segment_id` Int64,
+  `contact_id` Int64,
+  `valid_from` {_TS},
+  `valid_to` {_TS},
+  `recorded_at` {_TS}
+) engine = ReplacingMergeTree(recorded_at)
+order by (account_id, segment_id, contact_id, valid_from)""",
+    f"""create table if not exists `{REFRESHES_TABLE}` (
+  `account_id` UUID,
+  `segment_id` Int64,
+  `computed_at` {_TS},
+  `size` UInt64,
+  `added` UInt64,
+  `removed` UInt64
+) engine = MergeTree order by (account_id, segment_id, computed_at)""",
+)
+
+
+class MembershipError(RuntimeError):
+    """A membership write or read that cannot proceed (bad arguments, failed query)."""
+
+
+@dataclass(frozen=True)
+class MembershipResult:
+    """What one refresh wrote: the new size, who joined and left, and its time."""
+
+    size: int
+    added: int
+    removed: int
+    computed_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class SegmentStats:
+    """The current size of a segment and when it was last computed (None: never)."""
+
+    size: int
+    computed_at: dt.datetime | None
+
+
+def ensure_segment_tables(client: Client) -> None:
+    """Create the membership, history and refresh-log tables; drop stage tables left by crashes."""
+    for statement in DDL:
+        client.command(statement)
+    rows = client.query(
+        "select name from system.tables where database = currentDatabase()"
+        " and startsWith(name, {p:String}) and metadata_modification_time < {t:DateTime}",
+        parameters={"p": STAGE_PREFIX, "t": _naive(utc(dt.datetime.now(dt.UTC)) - STALE_STAGE)},
+    ).result_rows
+    for (name,) in rows:
+        client.command(f"drop table if exists `{name}`")
+
+
+def utc(value: dt.datetime) -> dt.datetime:
+    """`value` as an aware UTC datetime (a naive one is taken to be UTC already)."""
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+def _naive(value: dt.datetime) -> dt.datetime:
+    return utc(value).replace(tzinfo=None)
+
+
+def _written(summary: Any) -> int:
+    return int(getattr(summary, "written_rows", 0) or 0)
+
+
+def write_membership(
+    client: Client,
+    *,
+    account_id: uuid.UUID,
+    segment_id: int,
+    select_sql: str,
+    parameters: dict[str, Any],
+    computed_at: dt.datetime,
+) -> MembershipResult:
+    """Replace a segment's current members with what `select_sql` returns; record the history.
+
+    `select_sql` is a ClickHouse SELECT returning one column `contact_id` (duplicates are
+    collapsed); its `parameters` are bound server-side (`{name:Type}`), so no value is ever
+    formatted into the SQL. Parameter names starting with `seg_` are reserved. The tables must
+    exist (`ensure_segment_tables`).
+    """
+    if not isinstance(segment_id, int) or isinstance(segment_id, bool) or segment_id <= 0:
+        raise MembershipError(f"segment_id must be a positive integer, got {segment_id!r}")
+    clash = sorted(k for k in parameters if k.startswith("seg_"))
+    if clash:
+        raise MembershipError(f"parameter names starting with seg_ are reserved: {clash}")
+    at = utc(computed_at)
+    params = {
+        **parameters,
+        "seg_account": account_id,
+        "seg_segment": segment_id,
+        "seg_at": at,
+        "seg_open": OPEN_END,
+    }
+    stage = f"{STAGE_PREFIX}{segment_id}_{uuid.uuid4().hex[:12]}"
+    client.command(f"create table `{stage}` as `{MEMBERSHIP_TABLE}`")
+    try:
+        size = _written(
+            client.command(
+                f"insert into `{stage}` (account_id, segment_id, contact_id, computed_at)"
+                " select {seg_account:UUID}, {seg_segment:Int64}, contact_id,"
+                f" {{seg_at:{_TS}}} from (select distinct toInt64(contact_id) as contact_id"
+                f" from ({select_sql}) where contact_id is not null)",
+                parameters=params,
+            )
+        )
+        removed, added = _record_history(client, stage, params)
+        # an empty stage has no partition to replace with: dropping is the same swap
+        swap = f"replace partition id '{segment_id:d}' from `{stage}`"
+        if size == 0:
+            swap = f"drop partition id '{segment_id:d}'"
+        client.command(f"alter table `{MEMBERSHIP_TABLE}` {swap}")
+    finally:
+        client.command(f"drop table if exists `{stage}`")
+    client.insert(
+        REFRESHES_TABLE,
+        [[account_id, segment_id, at, size, added, removed]],
+        column_names=["account_id", "segment_id", "computed_at", "size", "added", "removed"],
+    )
+    return MembershipResult(size=size, added=added, removed=removed, computed_at=at)
+
+
+_OPEN_STAYS = (
+    f"select account_id, segment_id, contact_id, valid_from from `{HISTORY_TABLE}` final"
+    " where account_id = {seg_account:UUID} and segment_id = {seg_segment:Int64}"
+    f" and valid_to = {{seg_open:{_TS}}}"
+)
+
+
+def _record_history(client: Client, stage: str, params: dict[str, Any]) -> tuple[int, int]:
+    """Close the open stays of contacts not in `stage`, open stays for newcomers: (left, joined)."""
+    left = _written(
+        client.command(
+            f"insert into `{HISTORY_TABLE}`"
+            " (account_id, segment_id, contact_id, valid_from, valid_to, recorded_at)"
+            f" select account_id, segment_id, contact_id, valid_from, {{seg_at:{_TS}}},"
+            f" {{seg_at:{_TS}}} from ({_OPEN_STAYS})"
+            f" where contact_id not in (select contact_id from `{stage}`)",
+            parameters=params,
+        )
+    )
+    joined = _written(
+        client.command(
+            f"insert into `{HISTORY_TABLE}`"
+            " (account_id, segment_id, contact_id, valid_from, valid_to, recorded_at)"
+            f" select account_id, segment_id, contact_id, computed_at, {{seg_open:{_TS}}},"
+            f" computed_at from `{stage}`"
+            f" where contact_id not in (select contact_id from ({_OPEN_STAYS}))",
+            parameters=params,
+        )
+    )
+    return left, joined
+
+
+def members_at(
+    client: Client,
+    account_id: uuid.UUID,
+    segment_id: int,
+    at: dt.datetime | None = None,
+    after_contact_id: int | None = None,
+    limit: int = 100,
+) -> list[int]:
+    """Member contact ids in ascending order, after `after_contact_id` (keyset paging).
+
+    With `at`, the members at that instant from the history (a refresh at exactly `at` counts);
+    without, the current members.
+    """
+    if limit <= 0:
+        return []
+    params: dict[str, Any] = {
+        "seg_account": account_id,
+        "seg_segment": segment_id,
+        "after": after_contact_id if after_contact_id is not None else -(2**63),
+        "limit": limit,
+    }
+    if at is None:
+        sql = (
+            f"select contact_id from `{MEMBERSHIP_TABLE}`"
+            " where account_id = {seg_account:UUID} and segment_id = {seg_segment:Int64}"
+            " and contact_id > {after:Int64} order by contact_id limit {limit:UInt64}"
+        )
+    else:
+        params["seg_at"] = utc(at)
+        sql = (
+            f"select distinct contact_id from `{HISTORY_TABLE}` final"
+            " where account_id = {seg_account:UUID} and segment_id = {seg_segment:Int64}"
+            f" and valid_from <= {{seg_at:{_TS}}} and valid_to > {{seg_at:{_TS}}}"
+            " and contact_id > {after:Int64} order by contact_id limit {limit:UInt64}"
+        )
+    return [int(r[0]) for r in client.query(sql, parameters=params).result_rows]
+
+
+def segment_stats(client: Client, account_id: uuid.UUID, segment_id: int) -> SegmentStats:
+    """The segment's current size and its last refresh time (size 0 and None: never computed)."""
+    params = {"seg_account": account_id, "seg_segment": segment_id}
+    where = " where account_id = {seg_account:UUID} and segment_id = {seg_segment:Int64}"
+    size = int(
+        client.query(
+            f"select count() from `{MEMBERSHIP_TABLE}`{where}", parameters=params
+        ).result_rows[0][0]
+    )
+    rows = client.query(
+        f"select max(computed_at), count() from `{REFRESHES_TABLE}`{where}", parameters=params
+    ).result_rows
+    last = rows[0][0] if rows and rows[0][1] else None
+    return SegmentStats(size=size, computed_at=utc(last) if last is not None else None)
+
+
+def drop_segment_membership(client: Client, account_id: uuid.UUID, segment_id: int) -> None:
+    """Empty a segment's current membership (a retired or deleted segment); history is kept.
+
+    The open stays are closed now, so point-in-time answers end where the segment did.
+    """
+    write_membership(
+        client,
+        account_id=account_id,
+        segment_id=segment_id,
+        select_sql="select toInt64(0) as contact_id where 0",
+        parameters={},
+        computed_at=dt.datetime.now(dt.UTC),
+    )

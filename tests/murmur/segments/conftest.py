@@ -1,0 +1,59 @@
+"""Fixtures for the segment tests: a private ClickHouse database with the segment tables.
+
+The app-database fixtures are the ones of tests/murmur/conftest.py (imported, not copied).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from clickhouse_connect.driver.client import Client
+
+from murmur.analytics.segments import ensure_segment_tables
+from murmur.clickhouse import ensure_database, get_client
+from murmur.settings import Settings, get_settings
+from tests.murmur.conftest import (  # noqa: F401  (fixtures)
+    api_app,
+    api_client,
+    api_settings,
+    db_engine,
+    empty_db_url,
+    make_account,
+    migrated_db_url,
+)
+
+
+@pytest.fixture(scope="module")
+def ch_settings(
+    migrated_db_url: str,  # noqa: F811
+    clickhouse_url: str,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Settings]:
+    """Settings pointing at the module's app database and a fresh ClickHouse database."""
+    database = f"t_{uuid.uuid4().hex[:12]}"
+    state: Path = tmp_path_factory.mktemp("segments-state")
+    settings = get_settings(
+        postgres_url=migrated_db_url,
+        clickhouse_url=clickhouse_url,
+        clickhouse_database=database,
+        state_dir=state,
+    )
+    ensure_database(settings)
+    yield settings
+    client = get_client(settings, database=False)
+    try:
+        client.command(f"drop database if exists `{database}` sync")
+    finally:
+        client.close()
+
+
+@pytest.fixture(scope="module")
+def ch(ch_settings: Settings) -> Iterator[Client]:
+    """A client on the module's ClickHouse database, with the segment tables created."""
+    client = get_client(ch_settings)
+    ensure_segment_tables(client)
+    yield client
+    client.close()
