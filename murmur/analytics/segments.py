@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -268,3 +269,22 @@ def drop_segment_membership(client: Client, account_id: uuid.UUID, segment_id: i
         parameters={},
         computed_at=dt.datetime.now(dt.UTC),
     )
+
+
+def stream_member_ids(
+    client: Client, account_id: uuid.UUID, segment_id: int, block_rows: int = 50_000
+) -> Iterator[list[int]]:
+    """The current members in blocks of at most `block_rows` ids (bounded memory)."""
+    sql = (
+        f"select contact_id from `{MEMBERSHIP_TABLE}`"
+        " where account_id = {seg_account:UUID} and segment_id = {seg_segment:Int64}"
+    )
+    with client.query_column_block_stream(
+        sql,
+        parameters={"seg_account": account_id, "seg_segment": segment_id},
+        settings={"max_block_size": block_rows},
+    ) as stream:
+        for block in stream:
+            ids = [int(c) for c in block[0]]
+            for start in range(0, len(ids), block_rows):
+                yield ids[start : start + block_rows]

@@ -1,6 +1,7 @@
 """A criteria segment evaluated live in Postgres: the definition compiled to a where-clause.
 
-Until the ClickHouse membership table lands, the sender takes its audience from here. Fields and
+The sender takes its audience from here when it has no ClickHouse client (contact conditions
+only: event, engagement and membership conditions exist in ClickHouse alone). Fields and
 operators are whitelisted by `murmur.domain.segment_criteria` (the definition is validated again
 before compiling) and every value is a bound parameter, so a definition cannot inject SQL.
 
@@ -155,7 +156,7 @@ def segment_query(
     if row.kind != "criteria":
         raise AudienceError(
             f"segment {segment_id} is a {row.kind} segment: only criteria segments are "
-            "evaluated live until the membership table exists"
+            "evaluated live; its members are read from the ClickHouse membership"
         )
     return audience_query(account_id, row.definition)
 
