@@ -280,3 +280,10 @@ dkim_keys = sa.Table(
     sa.Column("public_key", sa.Text, nullable=False),
     _ts("created_at"),
 )
+
+# segments (migration 0005): lifecycle, description, owner, last computed size
+segments.append_column(sa.Column("status", sa.Text, nullable=False, server_default="active"))
+segments.append_column(sa.Column("description", sa.Text))
+segments.append_column(sa.Column("owner", sa.Text))
+segments.append_column(sa.Column("last_computed_at", sa.DateTime(timezone=True)))
+segments.append_column(sa.Column("size", sa.BigInteger))

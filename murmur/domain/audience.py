@@ -21,7 +21,12 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 
 from murmur.db.tables import contacts, segments
-from murmur.domain.segment_criteria import CUSTOM_PREFIX, CriteriaError, validate_criteria
+from murmur.domain.segment_criteria import (
+    CUSTOM_PREFIX,
+    CriteriaError,
+    is_group,
+    validate_criteria,
+)
 
 _TIMESTAMPS = frozenset({"consent_at", "created_at", "updated_at"})
 _COMPARE = {"gt": "__gt__", "gte": "__ge__", "lt": "__lt__", "lte": "__le__"}
@@ -43,10 +48,23 @@ def compile_criteria(definition: Any) -> sa.ColumnElement[bool]:
 
 def _group(node: dict[str, Any]) -> sa.ColumnElement[bool]:
     key, items = next(iter(node.items()))
-    parts = [_group(item) if "field" not in item else _condition(item) for item in items]
+    parts = [_item(item) for item in items]
     if key == "all":
         return sa.and_(sa.true(), *parts)
     return sa.or_(sa.false(), *parts)
+
+
+def _item(node: dict[str, Any]) -> sa.ColumnElement[bool]:
+    if is_group(node):
+        return _group(node)
+    if "not" in node and "field" not in node:
+        return sa.not_(_item(node["not"]))
+    if "field" not in node:
+        raise AudienceError(
+            "event, engagement and membership conditions are evaluated in ClickHouse only"
+        )
+    # true or false, never unknown: `not` then selects exactly the complement
+    return sa.func.coalesce(_condition(node), sa.false())
 
 
 def _condition(node: dict[str, Any]) -> sa.ColumnElement[bool]:
