@@ -23,10 +23,11 @@ from typing import Any
 import sqlalchemy as sa
 from clickhouse_connect.driver.client import Client
 
-from murmur.analytics.segments import MembershipResult, ensure_segment_tables, write_membership
+from murmur.analytics.segments import MembershipResult, ensure_segment_tables
 from murmur.db.tables import accounts, segments
 from murmur.domain.accounts import find_account_by_name
 from murmur.domain.audit import audit
+from murmur.domain.segment_refresh import refresh_dbt_segment
 
 SEGMENT_TAG = "segment"
 CONTRACT = {"account_id": "UUID", "contact_id": "Int64"}
@@ -109,8 +110,10 @@ def segment_models(manifest: Mapping[str, Any]) -> list[DbtSegmentModel]:
 def model_problem(model: DbtSegmentModel) -> str | None:
     """Why `model` cannot be a segment (None when it can), naming the model and the fix."""
     where = f"segment model {model.model} ({model.path})"
-    if not _MODEL_NAME.match(model.model) or not _MODEL_NAME.match(model.relation):
+    if not _MODEL_NAME.match(model.model):
         return f"{where}: the model name must be letters, digits and underscores"
+    if model.relation != model.model:
+        return f"{where}: a segment model cannot set an alias ({model.relation})"
     if dict(model.columns) != CONTRACT:
         declared = ", ".join(f"{k} {v or '(no data_type)'}" for k, v in model.columns.items())
         return (
@@ -160,16 +163,19 @@ def sync_dbt_segments(conn: sa.Connection, models: list[DbtSegmentModel]) -> Syn
     model_names = {m.model for m in models}
     for row in existing:
         key = (row.account_id, row.dbt_model)
-        model = wanted.get(key)
-        if model is None or key in seen:
+        found = wanted.get(key)
+        if found is None or key in seen:
             if row.dbt_model not in model_names and row.status != RETIRED:
                 _set(conn, row, {"status": RETIRED}, "segment.retire")
                 report.retired.append(row.segment_id)
             continue
         seen.add(key)
-        changes: dict[str, Any] = {}
-        if row.name != model.name:
-            changes["name"] = model.name
+        model = found
+        changes: dict[str, Any] = {
+            column: value
+            for column, value in _described(model).items()
+            if getattr(row, column) != value
+        }
         if row.status != ACTIVE:
             changes["status"] = ACTIVE
         if not changes:
@@ -182,18 +188,22 @@ def sync_dbt_segments(conn: sa.Connection, models: list[DbtSegmentModel]) -> Syn
             continue
         segment_id = conn.execute(
             segments.insert()
-            .values(
-                account_id=account_id,
-                name=model.name,
-                kind="dbt",
-                dbt_model=model_name,
-                status=ACTIVE,
-            )
+            .values(account_id=account_id, kind="dbt", dbt_model=model_name, **_described(model))
             .returning(segments.c.segment_id)
         ).scalar_one()
         audit(conn, account_id, ACTOR, "segment.create", "segment", segment_id, _details(model))
         report.created.append(int(segment_id))
     return report
+
+
+def _described(model: DbtSegmentModel) -> dict[str, Any]:
+    """The columns of a segment row that the model's YAML decides."""
+    return {
+        "name": model.name,
+        "description": model.description or None,
+        "owner": model.owner,
+        "status": ACTIVE,
+    }
 
 
 def _details(model: DbtSegmentModel) -> dict[str, Any]:
@@ -224,45 +234,18 @@ def active_dbt_segments(conn: sa.Connection, model: str) -> list[tuple[int, uuid
     return [(int(r.segment_id), r.account_id) for r in rows]
 
 
-def membership_sql(database: str, relation: str) -> str:
-    """The SELECT of one account's members of a segment model (bound `account_id`)."""
-    for part in (database, relation):
-        if not re.match(r"^[A-Za-z0-9_]+$", part):
-            raise ValueError(f"not a plain ClickHouse identifier: {part!r}")
-    return (
-        f"SELECT contact_id FROM `{database}`.`{relation}` WHERE account_id = {{account_id:UUID}}"
-    )
-
-
 def refresh_dbt_memberships(
-    engine: sa.Engine,
-    ch: Client,
-    *,
-    database: str,
-    model: DbtSegmentModel,
-    computed_at: datetime,
+    engine: sa.Engine, ch: Client, *, model: DbtSegmentModel, computed_at: datetime
 ) -> list[tuple[int, MembershipResult]]:
-    """Write the members of every active segment built from `model` (its table, just built)."""
+    """Refresh every active segment built from `model` (its table just built), one account each."""
     problem = model_problem(model)
     if problem is not None:
         raise ValueError(problem)
     with engine.connect() as conn:
         targets = active_dbt_segments(conn, model.model)
-    if not targets:
-        return []
-    ensure_segment_tables(ch)
-    sql = membership_sql(database, model.relation)
+    if targets:
+        ensure_segment_tables(ch)
     return [
-        (
-            segment_id,
-            write_membership(
-                ch,
-                account_id=account_id,
-                segment_id=segment_id,
-                select_sql=sql,
-                parameters={"account_id": account_id},
-                computed_at=computed_at,
-            ),
-        )
-        for segment_id, account_id in targets
+        (segment_id, refresh_dbt_segment(engine, ch, segment_id, computed_at, ensure=False))
+        for segment_id, _ in targets
     ]

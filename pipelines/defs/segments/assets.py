@@ -6,8 +6,6 @@ built from that model, one account each, into `segment_membership` and its histo
 segments are one asset, `criteria_segments`, with a partition per segment id.
 """
 
-from __future__ import annotations
-
 import datetime as dt
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -16,7 +14,7 @@ import dagster as dg
 import sqlalchemy as sa
 from dagster_dbt import DbtCliResource, DbtProject, dbt_assets
 
-from murmur.analytics.segments import MembershipResult, refresh_criteria_segment
+from murmur.analytics.segments import MembershipResult
 from murmur.db.engine import make_engine
 from murmur.domain.dbt_segments import (
     CRITERIA_ASSET,
@@ -25,6 +23,7 @@ from murmur.domain.dbt_segments import (
     model_problem,
     refresh_dbt_memberships,
 )
+from murmur.domain.segment_refresh import refresh_criteria_segment
 from pipelines.defs.dbt.assets import SEGMENT_SELECTOR, _build
 from pipelines.defs.segments.partitions import criteria_segment_partitions
 from pipelines.lib.dbt.translator import MurmurDbtTranslator
@@ -105,10 +104,8 @@ def build_membership_asset(model: DbtSegmentModel, upstream: dg.AssetKey) -> dg.
         engine = _engine(postgres)
         try:
             with clickhouse.get_client() as ch:
-                database = clickhouse.settings().clickhouse_database
-                results = refresh_dbt_memberships(
-                    engine, ch, database=database, model=model, computed_at=dt.datetime.now(dt.UTC)
-                )
+                now = dt.datetime.now(dt.UTC)
+                results = refresh_dbt_memberships(engine, ch, model=model, computed_at=now)
         finally:
             engine.dispose()
         if not results:

@@ -7,8 +7,6 @@ segment not recomputed for `REFRESH_EVERY` (event conditions age). `dbt_segments
 registers the SQL segments of the loaded manifest (`murmur.domain.dbt_segments`).
 """
 
-from __future__ import annotations
-
 import datetime as dt
 import json
 from pathlib import Path
@@ -18,8 +16,13 @@ import sqlalchemy as sa
 
 from murmur.db.engine import make_engine
 from murmur.db.tables import segments
-from murmur.domain.dbt_segments import ACTIVE, segment_models, sync_dbt_segments
-from pipelines.defs.segments.partitions import CRITERIA_SEGMENT, criteria_segment_partitions
+from murmur.domain.dbt_segments import (
+    ACTIVE,
+    CRITERIA_PARTITIONS,
+    segment_models,
+    sync_dbt_segments,
+)
+from pipelines.defs.segments.partitions import criteria_segment_partitions
 from pipelines.lib.resources import PostgresResource
 
 MAX_NEW_PER_TICK = 500
@@ -88,7 +91,7 @@ def build_criteria_segments_sensor(job_name: str) -> dg.SensorDefinition:
             versions = criteria_versions(engine)
         finally:
             engine.dispose()
-        partitions = set(context.instance.get_dynamic_partitions(CRITERIA_SEGMENT))
+        partitions = set(context.instance.get_dynamic_partitions(CRITERIA_PARTITIONS))
         cursor = json.loads(context.cursor) if context.cursor else {}
         now = dt.datetime.now(dt.UTC)
         add, delete, requests, nxt = plan_criteria_tick(versions, partitions, cursor, now)
@@ -98,7 +101,7 @@ def build_criteria_segments_sensor(job_name: str) -> dg.SensorDefinition:
         context.log.info(
             f"partitions +{add} -{delete}; runs for {[r.partition_key for r in requests]}"
         )
-        changes = []
+        changes: list[dg.AddDynamicPartitionsRequest | dg.DeleteDynamicPartitionsRequest] = []
         if add:
             changes.append(criteria_segment_partitions.build_add_request(add))
         if delete:
