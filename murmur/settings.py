@@ -24,6 +24,7 @@ _SCHEMES: dict[str, tuple[str, ...]] = {
     "dagster_postgres_url": ("postgresql", "postgresql+psycopg2", "postgres"),
     "clickhouse_url": ("http", "https"),
     "smtp_url": ("smtp", "smtps"),
+    "dagster_url": ("http", "https"),
 }
 
 
@@ -86,6 +87,9 @@ class Settings(BaseSettings):
         description="Cron of the Dagster schedule that refreshes the analytics (UTC).",
     )
     analytics_dbt_threads: int = Field(default=4, ge=1, le=64, description="dbt threads.")
+    dagster_url: str | None = Field(
+        default=None, description="Dagster webserver URL (segment refresh); unset = the stack's."
+    )
 
     @field_validator("analytics_cron")
     @classmethod
@@ -96,7 +100,9 @@ class Settings(BaseSettings):
             )
         return value
 
-    @field_validator("postgres_url", "dagster_postgres_url", "clickhouse_url", "smtp_url")
+    @field_validator(
+        "postgres_url", "dagster_postgres_url", "clickhouse_url", "smtp_url", "dagster_url"
+    )
     @classmethod
     def _check_url(cls, value: str | None, info: object) -> str | None:
         if value is None or value == "":
@@ -146,6 +152,7 @@ class Settings(BaseSettings):
                 "kafka_bootstrap_servers",
                 "smtp_url",
                 "tracking_base_url",
+                "dagster_url",
             )
             if getattr(self, field) is None and field in urls
         }

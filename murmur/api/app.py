@@ -27,6 +27,7 @@ ROUTER_MODULES: tuple[str, ...] = (
     "murmur.api.routes.gdpr",
     "murmur.api.routes.suppressions",
     "murmur.api.routes.segments",
+    "murmur.api.routes.segment_refresh",
     "murmur.api.routes.templates",
     "murmur.api.routes.campaigns",
 )

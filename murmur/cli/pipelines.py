@@ -1,5 +1,8 @@
 """`murmur pipelines materialize [--select SELECTION]`: run Dagster assets from the command line.
 
+`murmur pipelines sync-segments` registers the SQL segments of `dbt_project/models/segments/` in
+the app database (what the code location does at load), reporting each model it skipped.
+
 `murmur` imports no app, so this runs `dagster asset materialize -m pipelines.definitions` as a
 subprocess (in the project directory, `DAGSTER_HOME` under the state dir unless set) and streams
 its output. A selection that names no asset exits 2 with Dagster's message; a failed run 1.
@@ -34,6 +37,11 @@ def register(sub: Any) -> None:
     )
     mat.add_argument("--partition", help="partition key for partitioned assets (a day)")
     mat.set_defaults(func=_materialize)
+    sync = psub.add_parser(
+        "sync-segments",
+        help="register the dbt models of models/segments as `dbt` segments (retire removed ones)",
+    )
+    sync.set_defaults(func=_sync_segments)
 
 
 def _dagster() -> str | None:
@@ -86,3 +94,41 @@ def _materialize(args: argparse.Namespace) -> int:
         return 2
     print(f"murmur: materializing {args.select!r} failed (dagster exit {code})", file=sys.stderr)
     return 1
+
+
+_MANIFEST = "from pipelines.defs.dbt.project import dbt_project; print(dbt_project().manifest_path)"
+
+
+def _sync_segments(args: argparse.Namespace) -> int:
+    """Parse the dbt project if it changed (as the code location does), then sync; 1 if skips."""
+    import json
+
+    from murmur.db.engine import make_engine
+    from murmur.domain.dbt_segments import segment_models, sync_dbt_segments
+
+    url = get_settings().require("postgres_url")
+    path = os.pathsep.join(p for p in (str(PROJECT_DIR), os.environ.get("PYTHONPATH")) if p)
+    done = subprocess.run(
+        [sys.executable, "-c", _MANIFEST],
+        cwd=PROJECT_DIR,
+        env={**os.environ, "PYTHONPATH": path},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
+        print(f"murmur: error: parsing dbt_project failed: {tail[0]}", file=sys.stderr)
+        return 1
+    manifest = Path(done.stdout.strip().splitlines()[-1])
+    models = segment_models(json.loads(manifest.read_text()))
+    engine = make_engine(url, pool_size=1, max_overflow=0)
+    try:
+        with engine.begin() as conn:
+            report = sync_dbt_segments(conn, models)
+    finally:
+        engine.dispose()
+    print(f"{len(models)} segment model(s) in {manifest}: {report.summary()}")
+    for problem in report.errors:
+        print(f"murmur: skipped {problem}", file=sys.stderr)
+    return 1 if report.errors else 0

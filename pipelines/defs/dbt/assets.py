@@ -14,6 +14,8 @@ from pipelines.lib.dbt.translator import DAILY_TAG, MurmurDbtTranslator
 from pipelines.lib.resources import ClickHouseResource
 
 DAILY_SELECTOR = f"tag:{DAILY_TAG}"
+# SQL segments (models/segments/, tagged in dbt_project.yml): pipelines/defs/segments builds them
+SEGMENT_SELECTOR = "tag:segment"
 UNPARTITIONED_NAME = "analytics_dbt_models"
 DAILY_NAME = "analytics_dbt_daily_models"
 
@@ -36,7 +38,7 @@ def build_dbt_assets(project: DbtProject) -> list[dg.AssetsDefinition]:
     @dbt_assets(
         manifest=project.manifest_path,
         project=project,
-        exclude=DAILY_SELECTOR,
+        exclude=f"{DAILY_SELECTOR} {SEGMENT_SELECTOR}",
         dagster_dbt_translator=translator,
         name=UNPARTITIONED_NAME,
     )
