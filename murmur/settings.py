@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from murmur.domain.mailbox_providers import PROVIDER_KEYS
 
 
 class SettingsError(RuntimeError):
@@ -214,6 +217,79 @@ class Settings(BaseSettings):
     smtp_retry_base_seconds: float = Field(
         default=0.5, ge=0, description="First SMTP retry delay, doubled each time, jittered."
     )
+
+    # ESPs, rate limits, backoff, failover, adaptive throttling (issue 13)
+    default_esp: Literal["smtp", "ses"] = Field(
+        default="smtp", description="Platform default ESP for accounts without their own."
+    )
+    ses_region: str = Field(default="us-east-1", description="SES region (platform default).")
+    ses_endpoint_url: str | None = Field(default=None, description="SES endpoint override.")
+    ses_access_key_id: str | None = None
+    ses_secret_access_key: SecretStr | None = None
+    ses_configuration_set: str | None = Field(
+        default=None, description="SES configuration set (its event destination feeds us)."
+    )
+    esp_rate_limit: float | None = Field(
+        default=None, gt=0, description="Messages/s of the platform default ESP (unset: none)."
+    )
+    provider_rate_limits: str | None = Field(
+        default=None,
+        description="Messages/s per mailbox provider, all workers together: 'gmail=50,yahoo=30'.",
+    )
+    rate_limit_burst_seconds: float = Field(
+        default=0.25, gt=0, le=60, description="Bucket depth, in seconds of the rate."
+    )
+    rate_limit_lease_seconds: float = Field(
+        default=0.1, gt=0, le=10, description="Tokens a worker leases at once, in seconds."
+    )
+    esp_max_attempts: int = Field(
+        default=6, ge=1, le=50, description="Attempts per message (over all ESPs) per claim."
+    )
+    esp_retry_max_seconds: float = Field(default=30.0, gt=0, description="Backoff ceiling.")
+    circuit_window: int = Field(default=20, ge=1, le=10_000, description="Attempts judged.")
+    circuit_min_calls: int = Field(default=5, ge=1, description="Attempts before it may open.")
+    circuit_failure_rate: float = Field(default=0.5, gt=0, le=1, description="Opening share.")
+    circuit_cooldown_seconds: float = Field(default=30.0, ge=0, description="Open → half-open.")
+    adaptive_throttling: bool = Field(default=True, description="Per-provider adaptive rates.")
+    adaptive_window_minutes: float = Field(default=10.0, gt=0, le=1440)
+    adaptive_threshold: float = Field(default=0.05, gt=0, le=1, description="Problem share.")
+    adaptive_min_events: int = Field(default=20, ge=1, description="Attempts before judging.")
+    adaptive_interval_seconds: float = Field(default=30.0, ge=0, description="Re-evaluation.")
+    adaptive_floor: float = Field(default=0.125, gt=0, le=1, description="Lowest factor.")
+    adaptive_step: float = Field(default=0.25, gt=0, le=1, description="Recovery per step.")
+
+    @field_validator("provider_rate_limits")
+    @classmethod
+    def _check_provider_limits(cls, value: str | None) -> str | None:
+        if value:
+            parse_provider_limits(value)
+        return value or None
+
+    def provider_limits(self) -> dict[str, float]:
+        """`MURMUR_PROVIDER_RATE_LIMITS` as {provider: messages per second}."""
+        return parse_provider_limits(self.provider_rate_limits or "")
+
+
+def parse_provider_limits(value: str) -> dict[str, float]:
+    """'gmail=50, yahoo=30' → {'gmail': 50.0, 'yahoo': 30.0} (ValueError naming the bad part)."""
+    limits: dict[str, float] = {}
+    for part in (p.strip() for p in value.split(",")):
+        if not part:
+            continue
+        name, sep, rate = part.partition("=")
+        name = name.strip().lower()
+        if not sep or name not in PROVIDER_KEYS:
+            raise ValueError(
+                f"expected provider=rate with provider in {PROVIDER_KEYS}, got {part!r}"
+            )
+        try:
+            number = float(rate)
+        except ValueError:
+            raise ValueError(f"rate of {name} must be a number, got {rate.strip()!r}") from None
+        if not number > 0:
+            raise ValueError(f"rate of {name} must be > 0, got {number:g}")
+        limits[name] = number
+    return limits
 
 
 def redact_url(url: str) -> str:

@@ -21,9 +21,9 @@ from murmur.domain.audience import AudienceError
 from murmur.domain.sending import DispatchError
 from murmur.settings import SettingsError, get_settings
 from sender.app import link_minter, renderer_factory
+from sender.esp.wiring import build_router
 from sender.events import DiscardEventSink, KafkaEventSink
 from sender.manager import Config, Manager, Pipe
-from sender.messengers.smtp import SmtpConfig, SmtpMessenger
 from sender.models import EventSink
 from sender.store import PgStore
 
@@ -53,17 +53,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = get_settings()
         engine = make_engine(settings.require("postgres_url"), pool_size=2, max_overflow=2)
-        smtp_url = settings.require("smtp_url")
         events: EventSink = (
             DiscardEventSink()
             if args.no_events
             else KafkaEventSink(settings.require("kafka_bootstrap_servers"))
         )
-        smtp = SmtpConfig.from_url(
-            smtp_url,
-            max_retries=settings.smtp_max_retries,
-            retry_base_seconds=settings.smtp_retry_base_seconds,
-        )
+        messenger = build_router(engine, settings, events)  # ESPs, limits, failover
         links = link_minter(settings)  # before anything is claimed: no unsigned links
     except (SettingsError, ValueError) as exc:
         print(f"sender: error: {exc}", file=sys.stderr)  # noqa: T201
@@ -76,7 +71,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         shards=args.shards,
     )
     store = PgStore(engine)
-    messenger = SmtpMessenger(smtp)
 
     def progress(pipe: Pipe) -> None:
         if args.follow:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from murmur.events import EmailEvent, make_event_id, recipient_domain
+from sender.esp.base import EspFailure, EspRef, RoutingMessenger
 from sender.models import (
     Campaign,
     EventSink,
@@ -80,6 +81,8 @@ class Manager:
 
     def run(self, campaign_id: int) -> Pipe:
         campaign = self.store.start(campaign_id)
+        if isinstance(self.messenger, RoutingMessenger):
+            self.messenger.for_campaign(campaign)  # the account's ESPs, in priority order
         render = self.renderer_for(campaign)
         pipe = Pipe()
         with ThreadPoolExecutor(max_workers=self.config.concurrency) as pool:
@@ -108,8 +111,8 @@ class Manager:
         if not batch:
             return "sent" if self.store.finish(campaign.campaign_id) else "done"
         pipe.reclaimed += sum(r.reclaimed for r in batch)
-        sent: list[tuple[int, str]] = []
-        failed: list[tuple[int, str]] = []
+        sent: dict[str, list[tuple[int, str]]] = {}  # by the ESP that sent them
+        failed: dict[str, list[tuple[int, str]]] = {}
         unsent: list[int] = []
         lock = threading.Lock()
 
@@ -118,14 +121,14 @@ class Manager:
                 with lock:
                     unsent.append(recipient.email_record_id)
                 return
-            ok, value, temporary = self._deliver(campaign, render, recipient)
+            ok, value, temporary, esp = self._deliver(campaign, render, recipient)
             with lock:
                 if ok:
-                    sent.append((recipient.email_record_id, value))
+                    sent.setdefault(esp, []).append((recipient.email_record_id, value))
                 elif temporary and recipient.attempts < self.config.max_attempts:
                     unsent.append(recipient.email_record_id)  # deferred: a later claim retries
                 else:
-                    failed.append((recipient.email_record_id, value))
+                    failed.setdefault(esp, []).append((recipient.email_record_id, value))
                 pipe.consecutive_errors = pipe.consecutive_errors + 1 if temporary else 0
 
         renew = threading.Event()
@@ -138,12 +141,14 @@ class Manager:
         finally:
             renew.set()
             keeper.join()
-        self.store.mark_sent(campaign.campaign_id, self.messenger.name, sent)
-        self.store.mark_failed(campaign.campaign_id, self.messenger.name, failed)
+        for esp, rows in sent.items():
+            self.store.mark_sent(campaign.campaign_id, esp, rows)
+        for esp, rows in failed.items():
+            self.store.mark_failed(campaign.campaign_id, esp, rows)
         self.store.release(campaign.campaign_id, unsent)
         self.events.flush()
-        pipe.sent += len(sent)
-        pipe.failed += len(failed)
+        pipe.sent += sum(len(rows) for rows in sent.values())
+        pipe.failed += sum(len(rows) for rows in failed.values())
         pipe.released += len(unsent)
         if pipe.consecutive_errors >= cfg.max_send_errors:
             reason = f"paused after {pipe.consecutive_errors} consecutive send errors"
@@ -169,27 +174,37 @@ class Manager:
 
     def _deliver(
         self, campaign: Campaign, render: Renderer, recipient: Recipient
-    ) -> tuple[bool, str, bool]:
-        """(sent, ESP message id or failure reason, was a temporary failure)."""
+    ) -> tuple[bool, str, bool, str]:
+        """(sent, ESP message id or failure reason, was a temporary failure, ESP label)."""
+        via = EspRef(self.messenger.name, None, "smtp")
         try:
             message = render(recipient)
         except RenderFailure as exc:
-            return False, f"render: {exc}", False
+            return False, f"render: {exc}", False, via.label
         try:
-            esp_id = self.messenger.push(message)
+            if isinstance(self.messenger, RoutingMessenger):
+                esp_id, via = self.messenger.push_via(message)
+            else:
+                esp_id = self.messenger.push(message)
         except SendFailure as exc:
-            self._failure_events(campaign, message, exc)
+            if isinstance(exc, EspFailure) and exc.via is not None:
+                via = exc.via
+            self._failure_events(campaign, message, exc, via)
             kind = "permanent" if exc.permanent else "temporary"
-            return False, f"{kind}: {exc.reason}", not exc.permanent
-        self.events.emit(self._event(campaign, message, "send", esp_id))
-        return True, esp_id, False
+            return False, f"{kind}: {exc.reason}", not exc.permanent, via.label
+        self.events.emit(self._event(campaign, message, "send", esp_id, via))
+        return True, esp_id, False, via.label
 
-    def _failure_events(self, campaign: Campaign, message: Outgoing, exc: SendFailure) -> None:
+    def _failure_events(
+        self, campaign: Campaign, message: Outgoing, exc: SendFailure, via: EspRef
+    ) -> None:
         if not exc.permanent:
             return
-        self.events.emit(self._event(campaign, message, "reject", None, exc.reason))
+        self.events.emit(self._event(campaign, message, "reject", None, via, exc.reason))
         if exc.hard_bounce:
-            self.events.emit(self._event(campaign, message, "bounce", None, exc.reason, "hard"))
+            self.events.emit(
+                self._event(campaign, message, "bounce", None, via, exc.reason, "hard")
+            )
 
     def _event(
         self,
@@ -197,23 +212,24 @@ class Manager:
         message: Outgoing,
         kind: str,
         esp_id: str | None,
+        via: EspRef,
         diagnostic: str | None = None,
         bounce_type: str | None = None,
     ) -> EmailEvent:
         return EmailEvent.model_validate(
             {
                 "event_id": make_event_id(
-                    self.messenger.name, kind, f"{message.email_record_id}:{message.message_id}"
+                    via.label, kind, f"{message.email_record_id}:{message.message_id}"
                 ),
                 "type": kind,
                 "timestamp": datetime.now(UTC),
-                "provider": "smtp",
+                "provider": via.kind,
                 "provider_message_id": esp_id,
                 "email_record_id": message.email_record_id,
                 "account_id": campaign.account_id,
                 "campaign_id": campaign.campaign_id,
                 "contact_id": message.contact_id,
-                "esp": self.messenger.name,
+                "esp": via.label,
                 "recipient": message.rcpt_to,
                 "recipient_domain": recipient_domain(message.rcpt_to),
                 "bounce_type": bounce_type,

@@ -30,6 +30,7 @@ ROUTER_MODULES: tuple[str, ...] = (
     "murmur.api.routes.segment_refresh",
     "murmur.api.routes.templates",
     "murmur.api.routes.campaigns",
+    "murmur.api.routes.esps",
 )
 UPLOAD_PATHS = frozenset({f"{PREFIX}/contacts/import", f"{PREFIX}/contacts/imports"})
 

@@ -287,3 +287,43 @@ segments.append_column(sa.Column("description", sa.Text))
 segments.append_column(sa.Column("owner", sa.Text))
 segments.append_column(sa.Column("last_computed_at", sa.DateTime(timezone=True)))
 segments.append_column(sa.Column("size", sa.BigInteger))
+
+# ESPs, shared rate limits (migration 0006)
+esps = sa.Table(
+    "esps",
+    metadata,
+    _id("esp_id"),
+    _account(),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("priority", sa.Integer, nullable=False, server_default="100"),
+    sa.Column("rate_limit", sa.Float),
+    sa.Column("sending_domains", sa.ARRAY(sa.Text), nullable=False, server_default="{}"),
+    sa.Column("settings", JSONB, nullable=False, server_default="{}"),
+    sa.Column("credentials_encrypted", sa.Text),
+    sa.Column("enabled", sa.Boolean, nullable=False, server_default=sa.true()),
+    _ts("created_at"),
+    _ts("updated_at"),
+)
+emails.append_column(sa.Column("esp_id", sa.BigInteger))
+
+rate_buckets = sa.Table(
+    "rate_buckets",
+    metadata,
+    sa.Column("bucket", sa.Text, primary_key=True),
+    sa.Column("tokens", sa.Float, nullable=False),
+    sa.Column("factor", sa.Float, nullable=False, server_default="1"),
+    _ts("updated_at"),
+    _ts("factor_changed_at", nullable=True),
+)
+
+rate_limit_changes = sa.Table(
+    "rate_limit_changes",
+    metadata,
+    _id("change_id"),
+    sa.Column("bucket", sa.Text, nullable=False),
+    sa.Column("old_factor", sa.Float, nullable=False),
+    sa.Column("new_factor", sa.Float, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    _ts("changed_at"),
+)

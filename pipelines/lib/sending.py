@@ -1,6 +1,6 @@
 """Running the sender in-process from Dagster: its resource and the per-shard ledger counters.
 
-The wiring mirrors `python -m sender send` (PgStore + SmtpMessenger + CampaignRenderer with the
+The wiring mirrors `python -m sender send` (PgStore + EspRouter + CampaignRenderer with the
 domain's DKIM key + Kafka send events), built from the settings when a run uses it.
 """
 
@@ -15,9 +15,10 @@ from murmur.db.tables import emails
 from murmur.domain.sending import STATES
 from pipelines.lib.resources import _SettingsResource
 from sender.app import link_minter, renderer_factory
+from sender.esp.router import EspRouter
+from sender.esp.wiring import build_router
 from sender.events import DiscardEventSink, KafkaEventSink
 from sender.manager import Config, Manager, Pipe
-from sender.messengers.smtp import SmtpConfig, SmtpMessenger
 from sender.models import EventSink
 from sender.store import PgStore
 
@@ -47,14 +48,9 @@ class SenderResource(_SettingsResource):
         shard: int,
         shards: int,
         progress: Callable[[Pipe], None] | None = None,
-    ) -> tuple[Manager, SmtpMessenger]:
+    ) -> tuple[Manager, EspRouter]:
         """A Manager for one shard and its messenger (the caller closes the messenger)."""
         settings = self.settings()
-        smtp = SmtpConfig.from_url(
-            settings.require("smtp_url"),
-            max_retries=settings.smtp_max_retries,
-            retry_base_seconds=settings.smtp_retry_base_seconds,
-        )
         events: EventSink = (
             KafkaEventSink(settings.require("kafka_bootstrap_servers"))
             if self.emit_events
@@ -68,7 +64,7 @@ class SenderResource(_SettingsResource):
             shards=shards,
         )
         store = PgStore(engine)
-        messenger = SmtpMessenger(smtp)
+        messenger = build_router(engine, settings, events)  # ESPs, limits, failover
         render = renderer_factory(engine, store, settings, link_minter(settings))
         return Manager(store, messenger, render, events, config, progress), messenger
 

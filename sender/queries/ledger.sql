@@ -28,15 +28,18 @@ from contacts
 where account_id = :account_id and contact_id = any(cast(:contact_ids as bigint[]));
 
 -- name: mark-sent
+-- :esp is the ESP's label: a configured ESP's name (esp_id found from it) or platform:<kind>.
 update emails e
 set status = 'sent', esp = :esp, esp_message_id = v.message_id, sent_at = now(),
-    lease_until = null, error = null
+    lease_until = null, error = null,
+    esp_id = (select s.esp_id from esps s where s.account_id = e.account_id and s.name = :esp)
 from unnest(cast(:ids as bigint[]), cast(:message_ids as text[])) as v(id, message_id)
 where e.campaign_id = :campaign_id and e.email_record_id = v.id and e.status = 'sending';
 
 -- name: mark-failed
 update emails e
-set status = 'failed', esp = :esp, error = v.reason, lease_until = null
+set status = 'failed', esp = :esp, error = v.reason, lease_until = null,
+    esp_id = (select s.esp_id from esps s where s.account_id = e.account_id and s.name = :esp)
 from unnest(cast(:ids as bigint[]), cast(:reasons as text[])) as v(id, reason)
 where e.campaign_id = :campaign_id and e.email_record_id = v.id and e.status = 'sending';
 

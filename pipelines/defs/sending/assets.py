@@ -106,11 +106,13 @@ def build_send_assets(shards: int, partitions: dg.MultiPartitionsDefinition) -> 
             with engine.connect() as conn:
                 status = campaign_row(conn, campaign_id)["status"]
             pipe = Pipe(outcome="sent")
+            delivery: dict[str, Any] = {}
             if status != "sent":  # a re-run of a finished campaign sends nothing
                 manager, messenger = sender.manager(engine, shard, shards, progress)
                 try:
                     pipe = run_to_end(manager, campaign_id)
                 finally:
+                    delivery = messenger.metadata()  # ESPs, circuits, rate changes
                     messenger.close()
             with engine.connect() as conn:
                 mine = shard_counters(conn, campaign_id, shard, shards)
@@ -128,6 +130,7 @@ def build_send_assets(shards: int, partitions: dg.MultiPartitionsDefinition) -> 
             "sent_by_this_run": pipe.sent,
             "failed_by_this_run": pipe.failed,
             "reclaimed_by_this_run": pipe.reclaimed,
+            **{key: dg.MetadataValue.json(value) for key, value in delivery.items()},
         }
         if pipe.outcome not in ("sent", "done", "cancelled"):
             raise dg.Failure(
