@@ -8,7 +8,7 @@ worker leases tokens from, so one limit holds across all workers and shards; `fa
 adaptive throttle's multiplier. `rate_limit_changes` logs every adaptive change.
 
 Revision ID: 0006
-Revises: 0004
+Revises: 0005
 Create Date: 2026-12-02
 """
 
