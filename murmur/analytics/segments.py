@@ -162,10 +162,19 @@ def write_membership(
         client.command(f"alter table `{MEMBERSHIP_TABLE}` {swap}")
     finally:
         client.command(f"drop table if exists `{stage}`")
-    client.insert(
-        REFRESHES_TABLE,
-        [[account_id, segment_id, at, size, added, removed]],
-        column_names=["account_id", "segment_id", "computed_at", "size", "added", "removed"],
+    client.command(
+        f"insert into `{REFRESHES_TABLE}`"
+        " (account_id, segment_id, computed_at, size, added, removed)"
+        " select {seg_account:UUID}, {seg_segment:Int64}, "
+        f"{{seg_at:{_TS}}}, {{seg_size:UInt64}}, {{seg_added:UInt64}}, {{seg_removed:UInt64}}",
+        parameters={
+            "seg_account": account_id,
+            "seg_segment": segment_id,
+            "seg_at": at,
+            "seg_size": size,
+            "seg_added": added,
+            "seg_removed": removed,
+        },
     )
     return MembershipResult(size=size, added=added, removed=removed, computed_at=at)
 

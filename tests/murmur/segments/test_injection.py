@@ -76,6 +76,9 @@ def test_values_keys_and_link_substrings_are_bound_parameters_never_sql_text(ite
         ({"member_of": "1 or 1=1"}, "member_of"),
         ({"field": "custom_fields." + "k" * 101, "op": "exists"}, "field"),
         ({"field": "created_at", "op": "gt", "value": "now() - 1"}, "value"),
+        # instants ClickHouse cannot hold would fail as a bound parameter: refused up front
+        ({"event": "opened", "between": ["0001-01-01", "2026-01-01"]}, "between"),
+        ({"field": "updated_at", "op": "in", "value": ["9999-12-31"]}, "value"),
     ],
 )
 def test_names_and_typed_values_outside_the_whitelist_are_refused(item: Any, where: str) -> None:
