@@ -23,7 +23,7 @@ from murmur.settings import Settings
 from pipelines.defs.dbt.assets import build_dbt_assets
 from pipelines.defs.dbt.project import PARSE_PROFILES_DIR, dbt_executable, dbt_project, parse
 from pipelines.defs.replication.assets import postgres_replication
-from pipelines.defs.segments.assets import membership_key
+from pipelines.defs.segments.assets import CRITERIA_KEY, membership_key
 from pipelines.defs.segments.definitions import build_segments_defs
 from pipelines.defs.segments.sensors import sync_from_manifest
 from pipelines.lib.resources import ClickHouseResource, PostgresResource
@@ -65,9 +65,23 @@ def _keys(defs: dg.Definitions) -> set[dg.AssetKey]:
     return set(defs.resolve_asset_graph().get_all_asset_keys())
 
 
-def _reload(project: DbtProject) -> dg.Definitions:
+def _resources(settings: Settings, project: DbtProject) -> dict[str, Any]:
+    return {
+        "clickhouse": ClickHouseResource(
+            url=settings.clickhouse_url,
+            database=settings.clickhouse_database,
+            state_dir=str(settings.state_dir),
+        ),
+        "postgres": PostgresResource(url=settings.postgres_url),
+        "dbt": DbtCliResource(project_dir=project, dbt_executable=dbt_executable()),
+    }
+
+
+def _reload(project: DbtProject, resources: dict[str, Any]) -> dg.Definitions:
+    """What a code-location reload does: parse again, build the definitions from the manifest."""
     parse(project)
-    return build_segments_defs(project, CRON)
+    segments_defs = build_segments_defs(project, CRON)
+    return dg.Definitions.merge(segments_defs, dg.Definitions(resources=resources))
 
 
 def _segment_rows(engine: sa.Engine, account_id: uuid.UUID) -> list[Any]:
@@ -95,15 +109,16 @@ def test_a_new_segment_file_is_an_asset_and_a_segment_and_its_removal_retires_it
     shutil.copytree(PROJECT, copy, ignore=shutil.ignore_patterns("target", "logs"))
     project = DbtProject(project_dir=copy, profiles_dir=PARSE_PROFILES_DIR)
     url = analytics_settings.require("postgres_url")
+    resources = _resources(analytics_settings, project)
 
-    before = _reload(project)
+    before = _reload(project, resources)
     assert dg.AssetKey([MODEL]) not in _keys(before)
     assert dg.AssetKey(["engaged_last_30_days"]) in _keys(before)  # the shipped examples
 
     # a SQL user adds a file; Dagster reloads
     (copy / "models" / "segments" / f"{MODEL}.sql").write_text(SQL)
     (copy / "models" / "segments" / f"{MODEL}.yml").write_text(YAML.format(account=account_id))
-    after = _reload(project)
+    after = _reload(project, resources)
     assert {dg.AssetKey([MODEL]), membership_key(MODEL)} <= _keys(after)
     graph = after.resolve_asset_graph()
     assert graph.get(membership_key(MODEL)).parent_keys == {dg.AssetKey([MODEL])}
@@ -124,22 +139,17 @@ def test_a_new_segment_file_is_an_asset_and_a_segment_and_its_removal_retires_it
         add_contact(conn, other_id, "vip@other.example", custom_fields={"plan": "vip"})
 
     unpartitioned, _ = build_dbt_assets(project)
-    segment_assets = [a for a in after.assets or [] if isinstance(a, dg.AssetsDefinition)]
+    segment_assets = [
+        a
+        for a in after.assets or []
+        if isinstance(a, dg.AssetsDefinition) and CRITERIA_KEY not in a.keys
+    ]
     selection = dg.AssetSelection.assets(
         *postgres_replication.keys,
         dg.AssetKey(["stg_postgres__contacts"]),
         dg.AssetKey([MODEL]),
         membership_key(MODEL),
     )
-    resources = {
-        "clickhouse": ClickHouseResource(
-            url=analytics_settings.clickhouse_url,
-            database=analytics_settings.clickhouse_database,
-            state_dir=str(analytics_settings.state_dir),
-        ),
-        "postgres": PostgresResource(url=url),
-        "dbt": DbtCliResource(project_dir=project, dbt_executable=dbt_executable()),
-    }
     result = dg.materialize(
         [postgres_replication, unpartitioned, *segment_assets],
         selection=selection,
@@ -160,7 +170,7 @@ def test_a_new_segment_file_is_an_asset_and_a_segment_and_its_removal_retires_it
     # the file is removed: the segment is retired, its history kept
     (copy / "models" / "segments" / f"{MODEL}.sql").unlink()
     (copy / "models" / "segments" / f"{MODEL}.yml").unlink()
-    gone = _reload(project)
+    gone = _reload(project, resources)
     assert membership_key(MODEL) not in _keys(gone)
     assert "1 retired" in sync_from_manifest(url, project.manifest_path)
     [row] = _segment_rows(db_engine, account_id)

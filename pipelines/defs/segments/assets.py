@@ -62,11 +62,17 @@ def result_metadata(results: list[tuple[int, MembershipResult]]) -> dict[str, An
     }
 
 
-def build_segment_dbt_assets(project: DbtProject) -> dg.AssetsDefinition:
-    """The dbt models of `models/segments/` (selected by their `segment` tag)."""
+def build_segment_dbt_assets(
+    project: DbtProject, manifest: Mapping[str, Any]
+) -> dg.AssetsDefinition:
+    """The dbt models of `models/segments/` (selected by their `segment` tag).
+
+    `manifest` is the parsed manifest itself, not its path: dagster-dbt caches what it read
+    from a path, and a reload must see the segment files of now.
+    """
 
     @dbt_assets(
-        manifest=project.manifest_path,
+        manifest=manifest,
         project=project,
         select=SEGMENT_SELECTOR,
         dagster_dbt_translator=SegmentDbtTranslator(),

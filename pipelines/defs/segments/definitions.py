@@ -24,7 +24,6 @@ from pipelines.defs.segments.assets import (
     build_segment_dbt_assets,
     criteria_segments,
 )
-from pipelines.defs.segments.partitions import criteria_segment_partitions
 from pipelines.defs.segments.sensors import (
     build_criteria_segments_sensor,
     build_dbt_segments_sync_sensor,
@@ -34,18 +33,18 @@ from pipelines.defs.segments.sensors import (
 
 def build_segments_defs(project: DbtProject, cron: str) -> dg.Definitions:
     """The assets, jobs, schedule and sensors of the segments domain for `project`."""
-    models = segment_models(json.loads(project.manifest_path.read_text()))
+    manifest = json.loads(project.manifest_path.read_text())
+    models = segment_models(manifest)
     criteria_job = dg.define_asset_job(
         CRITERIA_JOB,
         selection=dg.AssetSelection.assets(CRITERIA_KEY),
-        partitions_def=criteria_segment_partitions,
         description="Compute one criteria segment's membership (partition = segment id).",
     )
     assets: list[dg.AssetsDefinition] = [criteria_segments]
     jobs: list[dg.UnresolvedAssetJobDefinition] = [criteria_job]
     schedules: list[dg.ScheduleDefinition] = []
     if models:
-        dbt_models = build_segment_dbt_assets(project)
+        dbt_models = build_segment_dbt_assets(project, manifest)
         assets.append(dbt_models)
         assets += [
             build_membership_asset(m, get_asset_key_for_model([dbt_models], m.model))
