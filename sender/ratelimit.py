@@ -38,7 +38,7 @@ class Limit:
         return max(self.rate * self.burst_seconds, float(self.lease_size(1.0)), 1.0)
 
     def lease_size(self, factor: float) -> int:
-        return max(1, min(1000, math.ceil(self.rate * factor * self.lease_seconds)))
+        return max(1, min(100_000, math.ceil(self.rate * factor * self.lease_seconds)))
 
 
 class PgBuckets:
@@ -46,6 +46,8 @@ class PgBuckets:
 
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
+        # one statement per lease, committed by itself: a single round trip
+        self.autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
         self.known: set[str] = set()
 
     def ensure(self, limit: Limit) -> None:
@@ -65,7 +67,7 @@ class PgBuckets:
             "want": want,
             "min_grant": min_grant,
         }
-        with self.engine.begin() as conn:
+        with self.autocommit.connect() as conn:
             row = conn.execute(_q("lease"), params).one()
         return int(row.granted), float(row.avail), float(row.factor)
 
@@ -101,13 +103,13 @@ class _Local:
     """Tokens this worker leased and has not spent yet."""
 
     tokens: int = 0
+    spent: int = 0
     factor: float = 1.0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 @dataclass
 class LimiterStats:
-    acquired: int = 0
     leases: int = 0
     waits: int = 0
     slept_seconds: float = 0.0
@@ -136,11 +138,18 @@ class RateLimiter:
 
     def acquire(self, *buckets: str) -> None:
         for bucket in buckets:
-            limit = self.limits.get(bucket)
-            if limit is not None:
-                self._take(limit, self.local[bucket])
-        with self.stats_lock:
-            self.stats.acquired += 1
+            local = self.local.get(bucket)
+            if local is None:
+                continue  # no limit for this bucket
+            with local.lock:  # one thread leases for the others of this worker
+                if local.tokens < 1:
+                    self._lease(self.limits[bucket], local)
+                local.tokens -= 1
+                local.spent += 1
+
+    def spent(self) -> int:
+        """Tokens spent by this worker, over all buckets."""
+        return sum(local.spent for local in self.local.values())
 
     def effective_rate(self, bucket: str) -> float | None:
         limit = self.limits.get(bucket)
@@ -148,22 +157,21 @@ class RateLimiter:
             return None
         return limit.rate * self.local[bucket].factor
 
-    def _take(self, limit: Limit, local: _Local) -> None:
-        with local.lock:  # one thread leases for the others of this worker
-            while local.tokens < 1:
-                want = limit.lease_size(local.factor)
-                min_grant = max(1, want // 2)
-                granted, avail, factor = self.buckets.lease(limit, want, min_grant)
-                local.factor = factor
-                with self.stats_lock:
-                    self.stats.leases += 1
-                if granted:
-                    local.tokens += granted
-                    break
-                rate = max(limit.rate * factor, 1e-9)
-                pause = min(1.0, max(0.0005, (min_grant - avail) / rate))
-                with self.stats_lock:
-                    self.stats.waits += 1
-                    self.stats.slept_seconds += pause
-                self.sleep(pause)
-            local.tokens -= 1
+    def _lease(self, limit: Limit, local: _Local) -> None:
+        """Lease until this worker holds a token (called with `local.lock` held)."""
+        while local.tokens < 1:
+            want = limit.lease_size(local.factor)
+            min_grant = max(1, want // 2)
+            granted, avail, factor = self.buckets.lease(limit, want, min_grant)
+            local.factor = factor
+            with self.stats_lock:
+                self.stats.leases += 1
+            if granted:
+                local.tokens += granted
+                return
+            rate = max(limit.rate * factor, 1e-9)
+            pause = min(1.0, max(0.0005, (min_grant - avail) / rate))
+            with self.stats_lock:
+                self.stats.waits += 1
+                self.stats.slept_seconds += pause
+            self.sleep(pause)

@@ -194,7 +194,7 @@ class EspRouter:
             data["rate_limits"] = {
                 bucket: self.limiter.effective_rate(bucket) for bucket in self.limiter.limits
             }
-            data["limiter"] = self.limiter.stats.__dict__.copy()
+            data["limiter"] = {**self.limiter.stats.__dict__, "tokens": self.limiter.spent()}
         if self.adaptive is not None:
             data.update(self.adaptive.metadata())
         return data
