@@ -29,6 +29,7 @@ ROUTER_MODULES: tuple[str, ...] = (
     "murmur.api.routes.segments",
     "murmur.api.routes.templates",
     "murmur.api.routes.campaigns",
+    "murmur.api.routes.campaign_preview",
 )
 UPLOAD_PATHS = frozenset({f"{PREFIX}/contacts/import", f"{PREFIX}/contacts/imports"})
 
