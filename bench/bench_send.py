@@ -236,7 +236,9 @@ def main() -> int:
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--rss-recipients", type=int, default=0)
     args = parser.parse_args()
-    raws, multi, single = [], [], []
+    raws: list[float] = []
+    multi: list[dict[str, float]] = []
+    single: list[dict[str, float]] = []
     with smtp_sink() as port, database() as url, tempfile.TemporaryDirectory() as state:
         engine = make_engine(url, pool_size=2, max_overflow=2)
         ids = [make_campaign(engine, args.emails) for _ in range(2 * args.reps)]
