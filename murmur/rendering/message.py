@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import re
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -240,7 +241,7 @@ class MessageRenderer:
             ("From", self.from_header),
             ("To", rcpt_to),
             ("Subject", _header(subject_prefix + parts.subject)),
-            ("Date", formatdate(usegmt=True)),
+            ("Date", _date()),
             ("Message-ID", message_id),
         ]
         if self.campaign.reply_to:
@@ -270,6 +271,18 @@ class MessageRenderer:
             headers.insert(0, ("DKIM-Signature", self.signer.sign(headers, content)))
         head = "".join(f"{name}: {value}\r\n" for name, value in headers).encode()
         return headers, head + b"\r\n" + content
+
+
+_last_date: tuple[int, str] = (0, "")
+
+
+def _date() -> str:
+    """The `Date` header for now, formatted once per second (it has a resolution of seconds)."""
+    global _last_date
+    now = int(time.time())
+    if _last_date[0] != now:
+        _last_date = (now, formatdate(now, usegmt=True))
+    return _last_date[1]
 
 
 def _part(source: str, html: bool) -> Callable[[dict[str, object]], str]:
