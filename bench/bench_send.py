@@ -1,17 +1,24 @@
 """Full dispatch vs a raw smtplib sender, both into Postfix's `smtp-sink`, in the same run.
 
-`.venv/bin/python bench/bench_send.py [--emails N]`
+`.venv/bin/python bench/bench_send.py [--emails N] [--procs P] [--reps R] [--rss-recipients M]`
 
-Full dispatch: ledger snapshot + claim, render of an MJML template with 5 personalised fields,
-DKIM rsa-2048, SMTP (4 connections). Baseline: smtplib on 4 connections sending one pre-built
-2 KB message N times. Needs `smtp-sink` (Debian package `postfix`); uses MURMUR_POSTGRES_URL when
-set, else a throwaway local Postgres. Targets (issue 12): ≥ 1,000 emails/s and ≥ 40% of raw.
+Full dispatch: `python -m sender send ID --procs P --no-events` (ledger snapshot + claims with
+SKIP LOCKED, render of an MJML template with 5 personalised fields, DKIM rsa-2048, SMTP on 4
+connections per process), timed from the process start to its exit; the same with one process
+for reference. Baseline: smtplib on 4 connections sending one pre-built 2 KB message. Sides run
+alternately, `R` times each; medians are compared. With `--rss-recipients M`, a campaign of M
+recipients is sent once more and the peak RSS of the sender's processes (parent and workers,
+sampled together) is checked. Needs `smtp-sink` (Debian package `postfix`); uses
+MURMUR_POSTGRES_URL when set, else a throwaway local Postgres. Targets (issue 12): ≥ 1,000
+emails/s, ≥ 40% of raw, peak RSS ≤ 500 MB for 100k recipients.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import resource
 import shutil
 import smtplib
 import subprocess
@@ -26,25 +33,22 @@ from pathlib import Path
 
 import psutil
 import psycopg
+import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.common import Target, median, report
 from murmur.db.engine import make_engine
 from murmur.db.migrate import upgrade
-from murmur.db.tables import campaigns, contacts, segments, templates
+from murmur.db.tables import campaigns, contacts, segments
 from murmur.domain.accounts import create_account
 from murmur.domain.dkim import store_key
-from murmur.net import free_port, wait_until
-from sender.dkim_sign import DkimSigner
-from sender.events import DiscardEventSink
-from sender.manager import Config, Manager
-from sender.messengers.smtp import SmtpConfig, SmtpMessenger
-from sender.render.links import TrackingLinkMinter
-from sender.render.message import CampaignRenderer
-from sender.store import PgStore
+from murmur.domain.templates import create_template
+from murmur.net import free_port, port_open, wait_until
 
 TARGET_RATE = 1000.0
 TARGET_RATIO = 0.40
+TARGET_RSS_MB = 500.0
 SECRET = "bench-secret-key-0123456789"
 MJML = """<mjml><mj-head><mj-style>.x { color: #333 }</mj-style></mj-head><mj-body>
 <mj-section><mj-column>
@@ -66,8 +70,6 @@ def smtp_sink() -> Iterator[int]:
         stdout=subprocess.DEVNULL,  # -c prints a running counter
     )
     try:
-        from murmur.net import port_open
-
         wait_until(lambda: port_open(port), timeout=10, what="smtp-sink")
         yield port
     finally:
@@ -123,39 +125,39 @@ def raw_rate(port: int, n: int, connections: int = 4) -> float:
     return per * connections / (time.perf_counter() - start)
 
 
-def full_rate(url: str, port: int, n: int) -> tuple[float, float]:
-    engine = make_engine(url, pool_size=4, max_overflow=4)
+def make_campaign(engine: sa.Engine, n: int) -> int:
+    """A scheduled campaign to `n` fresh contacts of a new account, DKIM key stored."""
     with engine.begin() as conn:
+        tag = uuid.uuid4().hex[:8]
         account = create_account(
             conn,
-            "bench",
+            f"bench-{tag}",
             postal_address="1 Bench Road",
             default_from_name="Bench",
             default_from_email="news@bench.example",
         )
-        conn.execute(
-            contacts.insert(),
-            [
-                {
-                    "account_id": account,
-                    "email": f"user{i}@r.bench.example",
-                    "first_name": f"F{i}",
-                    "last_name": f"L{i}",
-                    "custom_fields": {"plan": "pro", "city": "Lyon"},
-                }
-                for i in range(n)
-            ],
-        )
+        for start in range(0, n, 10_000):
+            conn.execute(
+                contacts.insert(),
+                [
+                    {
+                        "account_id": account,
+                        "email": f"user{i}@r.bench.example",
+                        "first_name": f"F{i}",
+                        "last_name": f"L{i}",
+                        "custom_fields": {"plan": "pro", "city": "Lyon"},
+                    }
+                    for i in range(start, min(n, start + 10_000))
+                ],
+            )
         seg = conn.execute(
             segments.insert()
             .values(account_id=account, name="all", kind="criteria", definition={"all": []})
             .returning(segments.c.segment_id)
         ).scalar_one()
-        tpl = conn.execute(
-            templates.insert()
-            .values(account_id=account, name="t", subject="Hi {{ first_name }}", body_html=MJML)
-            .returning(templates.c.template_id)
-        ).scalar_one()
+        tpl = create_template(
+            conn, account, {"name": "t", "subject": "Hi {{ first_name }}", "body_html": MJML}, "b"
+        )["template_id"]
         campaign_id = conn.execute(
             campaigns.insert()
             .values(
@@ -165,52 +167,122 @@ def full_rate(url: str, port: int, n: int) -> tuple[float, float]:
                 template_id=tpl,
                 segment_id=seg,
                 status="scheduled",
+                template_version=1,
             )
             .returning(campaigns.c.campaign_id)
         ).scalar_one()
-        key = store_key(conn, account, "bench.example", "b1", "rsa", SECRET)
-    signer = DkimSigner(key.domain, key.selector, key.private_key)
-    links = TrackingLinkMinter("https://t.bench.example", b"k")
-    manager = Manager(
-        PgStore(engine),
-        SmtpMessenger(SmtpConfig.from_url(f"smtp://127.0.0.1:{port}")),
-        lambda c: CampaignRenderer(c, links, signer),
-        DiscardEventSink(),
-        Config(batch_size=500, concurrency=4),
+        store_key(conn, account, "bench.example", "b1", "rsa", SECRET)
+    return int(campaign_id)
+
+
+def dispatch(url: str, port: int, campaign_id: int, procs: int, state: str) -> dict[str, float]:
+    """Run the sender's CLI on the campaign; wall seconds, its summary and the tree's peak RSS."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MURMUR_")}
+    env.update(
+        PYTHONPATH=str(Path(__file__).resolve().parent.parent),
+        MURMUR_POSTGRES_URL=url,
+        MURMUR_SMTP_URL=f"smtp://127.0.0.1:{port}?starttls=no",
+        MURMUR_STATE_DIR=state,
+        MURMUR_SECRET_KEY=SECRET,
+        MURMUR_TRACKING_SECRET="bench-tracking-secret",
+        MURMUR_TRACKING_BASE_URL="https://t.bench.example",
+        MURMUR_SEND_BATCH_SIZE="500",
     )
-    proc = psutil.Process()
-    peak = [proc.memory_info().rss]
+    argv = [sys.executable, "-m", "sender", "send", str(campaign_id), "--no-events"]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    proc = subprocess.Popen(
+        [*argv, "--procs", str(procs)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    peak = [0]
     done = threading.Event()
 
-    def watch() -> None:
-        while not done.wait(0.05):
-            peak[0] = max(peak[0], proc.memory_info().rss)
+    def watch() -> None:  # the RSS of the sender and its workers, summed
+        parent = psutil.Process(proc.pid)
+        while not done.wait(0.1):
+            try:
+                tree = [parent, *parent.children(recursive=True)]
+                peak[0] = max(peak[0], sum(p.memory_info().rss for p in tree))
+            except psutil.Error:
+                pass
 
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
-    start = time.perf_counter()
-    pipe = manager.run(campaign_id)
+    out, err = proc.communicate()
     elapsed = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)  # the sender and its workers, waited for
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
     done.set()
-    engine.dispose()
-    assert pipe.sent == n, pipe
-    return n / elapsed, peak[0] / 2**20
+    watcher.join()
+    if proc.returncode != 0:
+        raise SystemExit(f"bench_send: the sender failed ({proc.returncode}):\n{err.decode()}")
+    summary = json.loads(out.decode().strip().splitlines()[-1])
+    if summary["outcome"] != "sent":
+        raise SystemExit(f"bench_send: the campaign did not finish: {summary}")
+    return {
+        "sent": summary["sent"],
+        "wall": elapsed,
+        "inner": summary["seconds"],
+        "cpu_ms_per_email": cpu * 1000 / max(summary["sent"], 1),
+        "rss_total_mb": peak[0] / 2**20,
+        "rss_proc_mb": summary["peak_rss_mb"],
+    }
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--emails", type=int, default=2000)
+    parser.add_argument("--emails", type=int, default=10_000)
+    parser.add_argument("--procs", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--rss-recipients", type=int, default=0)
     args = parser.parse_args()
-    with smtp_sink() as port, database() as url:
-        raw = raw_rate(port, args.emails * 2)
-        full, rss = full_rate(url, port, args.emails)
-    ratio = full / raw
-    print(f"raw smtplib (4 connections, 2 KB):   {raw:8.0f} emails/s")
-    print(
-        f"full dispatch (MJML + DKIM + ledger): {full:8.0f} emails/s  (target ≥ {TARGET_RATE:.0f})"
-    )
-    print(f"ratio full/raw: {ratio:.2f} (target ≥ {TARGET_RATIO:.2f}); peak RSS {rss:.0f} MB")
-    return 0 if full >= TARGET_RATE and ratio >= TARGET_RATIO else 1
+    raws: list[float] = []
+    multi: list[dict[str, float]] = []
+    single: list[dict[str, float]] = []
+    with smtp_sink() as port, database() as url, tempfile.TemporaryDirectory() as state:
+        engine = make_engine(url, pool_size=2, max_overflow=2)
+        ids = [make_campaign(engine, args.emails) for _ in range(2 * args.reps)]
+        raw_rate(port, 1000)  # warm-up
+        for rep in range(args.reps):
+            sides = ["raw", "multi", "single"]
+            for side in sides if rep % 2 == 0 else reversed(sides):
+                if side == "raw":
+                    raws.append(raw_rate(port, args.emails))
+                    print(f"  rep {rep + 1} raw: {raws[-1]:.0f}/s", flush=True)
+                    continue
+                procs = args.procs if side == "multi" else 1
+                run = dispatch(url, port, ids.pop(), procs, state)
+                (multi if side == "multi" else single).append(run)
+                rate = run["sent"] / run["wall"]
+                print(f"  rep {rep + 1} {procs} proc(s): {rate:.0f}/s {run}", flush=True)
+        rss_run = None
+        if args.rss_recipients:
+            big = make_campaign(engine, args.rss_recipients)
+            rss_run = dispatch(url, port, big, args.procs, state)
+            print(f"  {args.rss_recipients} recipients: {rss_run}", flush=True)
+        engine.dispose()
+    targets = []
+    if args.reps:
+        raw = median(raws)
+        full = median([r["sent"] / r["wall"] for r in multi])
+        one = median([r["sent"] / r["wall"] for r in single])
+        inner = median([r["sent"] / r["inner"] for r in multi])
+        cpu = median([r["cpu_ms_per_email"] for r in multi])
+        print(f"raw smtplib (4 connections, 2 KB):              {raw:8.0f} emails/s")
+        print(f"full dispatch, {args.procs} processes (wall time):        {full:8.0f} emails/s")
+        print(f"full dispatch, 1 process (wall time):           {one:8.0f} emails/s")
+        print(f"full dispatch, {args.procs} processes (after start-up):   {inner:8.0f} emails/s")
+        print(f"sender CPU per email (user + sys, all processes): {cpu:.2f} ms")
+        targets += [
+            Target("full dispatch emails/s", full, TARGET_RATE, at_most=False),
+            Target("full / raw", full / raw, TARGET_RATIO, at_most=False),
+        ]
+    print(f"load average: {os.getloadavg()}")
+    if rss_run is not None:
+        rss = rss_run["rss_total_mb"]
+        name = f"peak RSS, {args.rss_recipients} recipients, all processes"
+        targets.append(Target(name, rss, TARGET_RSS_MB, unit=" MB"))
+    return report("bench_send", targets)
 
 
 if __name__ == "__main__":

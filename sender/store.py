@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import sqlalchemy as sa
 
-from murmur.db.tables import accounts, template_versions, templates
+from murmur.domain.campaign_content import campaign_content
+from murmur.domain.errors import InvalidInput
 from murmur.domain.sending import (
     DispatchError,
     finish_if_done,
@@ -126,41 +128,8 @@ class PgStore:
 
 def _campaign(conn: sa.Connection, row: dict[str, Any]) -> Campaign:
     """The campaign with its pinned template version and the account's sender defaults."""
-    account = (
-        conn.execute(sa.select(accounts).where(accounts.c.account_id == row["account_id"]))
-        .mappings()
-        .one()
-    )
-    body = None
-    if row["template_version"] is not None:
-        body = conn.execute(
-            sa.select(template_versions.c.body_html, template_versions.c.body_text).where(
-                template_versions.c.account_id == row["account_id"],
-                template_versions.c.template_id == row["template_id"],
-                template_versions.c.version == row["template_version"],
-            )
-        ).one_or_none()
-    if body is None:
-        body = conn.execute(
-            sa.select(templates.c.body_html, templates.c.body_text).where(
-                templates.c.account_id == row["account_id"],
-                templates.c.template_id == row["template_id"],
-            )
-        ).one_or_none()
-    if body is None:
-        raise DispatchError(f"campaign {row['campaign_id']}: template {row['template_id']} gone")
-    from_email = row["from_email"] or account["default_from_email"]
-    if not from_email:
-        raise DispatchError(f"campaign {row['campaign_id']}: no sender address")
-    return Campaign(
-        campaign_id=row["campaign_id"],
-        account_id=row["account_id"],
-        subject=row["subject"],
-        from_name=row["from_name"] or account["default_from_name"] or "",
-        from_email=from_email,
-        reply_to=row["reply_to"] or account["default_reply_to"],
-        body_html=body.body_html,
-        body_text=body.body_text,
-        postal_address=account["postal_address"] or "",
-        status_reason=row["status_reason"],
-    )
+    try:
+        content = campaign_content(conn, row)
+    except InvalidInput as exc:
+        raise DispatchError(exc.message) from None
+    return Campaign(**dataclasses.asdict(content))

@@ -31,6 +31,7 @@ ROUTER_MODULES: tuple[str, ...] = (
     "murmur.api.routes.templates",
     "murmur.api.routes.campaigns",
     "murmur.api.routes.esps",
+    "murmur.api.routes.campaign_preview",
 )
 UPLOAD_PATHS = frozenset({f"{PREFIX}/contacts/import", f"{PREFIX}/contacts/imports"})
 

@@ -1,1 +1,1 @@
-"""Rendering: compile a campaign's template once, personalise and package per recipient."""
+"""The sender's side of rendering; the implementation is `murmur.rendering` (shared)."""
