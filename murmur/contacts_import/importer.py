@@ -1,8 +1,9 @@
 """Run one import in one transaction, all or nothing.
 
-COPY the validated rows into a temp table, then a single `insert ... on conflict do update` into
-contacts; errors, counts and the audit entry commit with it, so an import either lands completely
-or not at all.
+COPY the validated rows into a temp table, then one statement that updates the contacts of the
+file that exist and inserts the others with a plain INSERT (see `_MERGE`; the foreign key to the
+account is checked once, see `_without_fk_triggers`); errors, counts and the audit entry commit
+with it, so an import either lands completely or not at all.
 
 Merge rules (last row of the file wins for a repeated address):
 - an empty cell keeps the contact's current value; custom fields are merged key by key;
@@ -33,16 +34,16 @@ from psycopg import sql
 from sqlalchemy.dialects.postgresql import UUID
 
 from murmur.contacts_import.errors import ImportFailed
+from murmur.contacts_import.merge import merge
 from murmur.contacts_import.reader import CsvFile, iter_batches
 from murmur.contacts_import.rows import CONTACT_COLUMNS, ERROR_SCHEMA, ROW, validate_batch
-from murmur.contacts_import.store import WALL_CLOCK, ProgressFn, execute, lock_job, sql_text
-from murmur.db.tables import contacts, erasures, import_errors, import_jobs, suppressions
+from murmur.contacts_import.store import WALL_CLOCK, ProgressFn, execute, lock_job
+from murmur.db.tables import erasures, import_errors, import_jobs
 from murmur.domain.audit import audit_insert
 from murmur.domain.consent import IN_THE_FUTURE, MAX_CLOCK_SKEW
-from murmur.domain.suppression import email_sha256_sql, erasure_gate, status_for_reason_sql
+from murmur.domain.suppression import email_sha256_sql, erasure_gate
 
 ERASED_REASON = "erased: this address was erased on request (GDPR) and cannot be imported again"
-_JSONB_ARGS = 50  # key/value pairs per jsonb_build_object call (100 arguments at most)
 # the temp table, as far as the Core statements below need it (its columns vary per file)
 _ROWS = sa.table(
     "import_rows",
@@ -51,8 +52,6 @@ _ROWS = sa.table(
     sa.column("consent_at", sa.DateTime(timezone=True)),
 )
 _ERROR_COLUMNS = ("import_id", "row_number", "column_name", "reason", "value")
-# the status a suppression imposes, from the domain's rule (`sup` is the joined suppression)
-_SUPPRESSED_STATUS = sql.SQL(sql_text(status_for_reason_sql(sa.literal_column("sup.reason"))))
 
 
 @dataclass(frozen=True)
@@ -90,55 +89,6 @@ def _copy_frames(
 ) -> None:
     for statement, frame in copies:
         _copy_frame(conn, statement, frame)
-
-
-def _custom_fields_sql(keys: list[str]) -> sql.Composable:
-    if not keys:
-        return sql.SQL("'{}'::jsonb")
-    parts = []
-    for start in range(0, len(keys), _JSONB_ARGS):
-        args = sql.SQL(", ").join(
-            sql.SQL("{}, s.{}").format(sql.Literal(key), sql.Identifier(f"cf_{k}"))
-            for k, key in enumerate(keys[start : start + _JSONB_ARGS], start)
-        )
-        parts.append(sql.SQL("jsonb_build_object({})").format(args))
-    return sql.SQL("jsonb_strip_nulls({})").format(sql.SQL(" || ").join(parts))
-
-
-_UPSERT = """
-with src as (
-    select distinct on (r.email) r.* from import_rows r order by r.email, r.row desc
-), up as (
-    insert into {contacts} as c (account_id, email, first_name, last_name, custom_fields, status,
-                               consent_source, consent_at, consent_ip)
-    select {account}, s.email, s.first_name, s.last_name, {custom},
-           case when sup.email is null then coalesce(s.status, 'subscribed')
-                else {suppressed_status} end,
-           s.consent_source, s.consent_at, s.consent_ip
-    from src s
-    left join {suppressions} sup on sup.account_id = {account} and sup.email = s.email
-    order by s.email
-    on conflict (account_id, email) do update set
-        first_name = coalesce(excluded.first_name, c.first_name),
-        last_name = coalesce(excluded.last_name, c.last_name),
-        custom_fields = c.custom_fields || excluded.custom_fields,
-        status = case when c.status <> 'subscribed' then c.status else excluded.status end,
-        consent_source = coalesce(excluded.consent_source, c.consent_source),
-        consent_at = coalesce(excluded.consent_at, c.consent_at),
-        consent_ip = coalesce(excluded.consent_ip, c.consent_ip),
-        updated_at = now()
-    where (c.first_name, c.last_name, c.custom_fields, c.status, c.consent_source, c.consent_at,
-           c.consent_ip)
-        is distinct from
-          (coalesce(excluded.first_name, c.first_name), coalesce(excluded.last_name, c.last_name),
-           c.custom_fields || excluded.custom_fields,
-           case when c.status <> 'subscribed' then c.status else excluded.status end,
-           coalesce(excluded.consent_source, c.consent_source),
-           coalesce(excluded.consent_at, c.consent_at), coalesce(excluded.consent_ip, c.consent_ip))
-    returning (xmax = 0) as inserted
-)
-select count(*) filter (where inserted), count(*) filter (where not inserted) from up
-"""
 
 
 def _error_rows(
@@ -275,14 +225,7 @@ def run_import(
         execute(conn, erasure_gate(account_id, exclusive=True))  # held until commit
         error_rows += _reject_erased(conn, import_id, account_id, email_column)
         duplicates = _report_duplicates(conn, import_id, email_column)
-        statement = sql.SQL(_UPSERT).format(
-            account=sql.Literal(str(account_id)) + sql.SQL("::uuid"),
-            custom=_custom_fields_sql(cmap.custom_keys),
-            contacts=sql.Identifier(contacts.name),
-            suppressions=sql.Identifier(suppressions.name),
-            suppressed_status=_SUPPRESSED_STATUS,
-        )
-        counts = conn.execute(statement).fetchone()
+        counts = merge(conn, account_id, cmap.custom_keys)
         if counts is None:
             raise ImportFailed("the upsert returned no counts")
         inserted, updated = int(counts[0]), int(counts[1])

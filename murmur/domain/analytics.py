@@ -88,3 +88,50 @@ def campaign_analytics(
         "top_links": _rows(ch, _LINKS, {**params, "limit": top_links}),
         "refreshed_at": refreshed_at,
     }
+
+
+_SUMMARY_FIELDS: tuple[tuple[str, str], ...] = (
+    ("sends", "sends"),
+    ("delivered", "delivered"),
+    ("unique_opens", "opens"),
+    ("unique_human_opens", "human opens"),
+    ("unique_clicks", "clicks"),
+    ("bounced", "bounced"),
+    ("complained", "complaints"),
+    ("unsubscribed", "unsubscribes"),
+)
+_SUMMARY_RATES: tuple[tuple[str, str], ...] = (
+    ("delivery_rate", "delivery"),
+    ("open_rate", "open"),
+    ("human_open_rate", "human open"),
+    ("click_rate", "click"),
+    ("bounce_rate", "bounce"),
+    ("complaint_rate", "complaint"),
+    ("unsubscribe_rate", "unsubscribe"),
+)
+
+
+def _percent(value: Any) -> str:
+    return "n/a" if value is None else f"{float(value) * 100:.1f}%"
+
+
+def format_performance(row: dict[str, Any]) -> str:
+    """One campaign_performance row as two printable lines: counts, then rates."""
+    name = row.get("campaign_name") or f"campaign {row.get('campaign_id')}"
+    counts = ", ".join(f"{label} {int(row.get(key) or 0)}" for key, label in _SUMMARY_FIELDS)
+    rates = ", ".join(f"{label} {_percent(row.get(key))}" for key, label in _SUMMARY_RATES)
+    refreshed = row.get("refreshed_at")
+    when = f" (marts refreshed {refreshed})" if refreshed else ""
+    return f"{name}: {counts}\n  rates: {rates}{when}"
+
+
+def performance_summary(ch: Client, account_id: uuid.UUID, campaign_id: int) -> str | None:
+    """The printable performance row of one campaign (the demo prints it); None if no send."""
+    rows = _rows(
+        ch,
+        "select campaign_id, campaign_name, * except (account_id, campaign_id, campaign_name)"
+        " from campaign_performance"
+        " where account_id = {account:UUID} and campaign_id = {campaign:Int64}",
+        {"account": str(account_id), "campaign": campaign_id},
+    )
+    return format_performance(rows[0]) if rows else None
