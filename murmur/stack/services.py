@@ -370,10 +370,20 @@ class IngestionConsumer(Service):
 
 
 from murmur.stack.dagster_service import Dagster  # noqa: E402  (subclasses Service, above)
+from murmur.stack.dashboards_service import Dashboards  # noqa: E402
 
 # Start order; `dagster` is last (it reads the others' URLs) and only starts when asked.
 SERVICES: dict[str, type[Service]] = {
     cls.name: cls
-    for cls in (Postgres, ClickHouse, Kafka, SmtpSink, Ingestion, IngestionConsumer, Dagster)
+    for cls in (
+        Postgres,
+        ClickHouse,
+        Kafka,
+        SmtpSink,
+        Ingestion,
+        IngestionConsumer,
+        Dagster,
+        Dashboards,
+    )
 }
-ON_REQUEST: tuple[str, ...] = ("dagster",)
+ON_REQUEST: tuple[str, ...] = ("dagster", "dashboards")
