@@ -54,7 +54,8 @@ with guard("the contact's activity"):
             cols[2].metric("Sends", int(engagement["sends"]))
         if has_table("segment_membership"):
             member = query("contact_segments", user.account_id, int(contact_id))
-            names = segment_names(user.account_id, [int(s) for s in member["segment_id"]])
+            ids = [int(s) for s in member["segment_id"]] if "segment_id" in member else []
+            names = segment_names(user.account_id, ids)
             st.markdown("**Segments:** " + (", ".join(names.values()) or "none"))
         timeline = query("contact_timeline", user.account_id, int(contact_id))
         st.subheader("Activity timeline")

@@ -12,6 +12,8 @@ COMPLAINT_SAFE = 0.001  # and aim below 0.1%
 
 
 def lines(df: pd.DataFrame, x: str, columns: list[str], title: str, x_type: str = "T") -> Any:
+    if df.empty or x not in df.columns:  # an empty result may come without column names
+        df = pd.DataFrame({c: [] for c in (x, *columns)})
     long = df.melt(id_vars=[x], value_vars=columns, var_name="measure", value_name="value")
     return (
         alt.Chart(long, title=title)
