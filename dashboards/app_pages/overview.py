@@ -58,6 +58,15 @@ with guard("the overview"):
     )
 
     daily = query("overview_daily", user.account_id, period.start, period.end, period.tz)
+    if not daily.empty:
+        sends, delivered = daily["sends"].astype(float), daily["delivered"].astype(float)
+        daily["delivery_rate"] = (delivered / sends.where(sends > 0)).fillna(0.0)
+        daily["unique_open_rate"] = (daily["unique_opens"] / delivered.where(delivered > 0)).fillna(
+            0.0
+        )
+        daily["unique_click_rate"] = (
+            daily["unique_clicks"] / delivered.where(delivered > 0)
+        ).fillna(0.0)
     left, right = st.columns(2)
     left.altair_chart(
         charts.lines(daily, "day", ["sends", "delivered", "unique_opens", "unique_clicks"],
@@ -65,6 +74,11 @@ with guard("the overview"):
         width="stretch",
     )  # fmt: skip
     right.altair_chart(
+        charts.lines(daily, "day", ["delivery_rate", "unique_open_rate", "unique_click_rate"],
+                     "Rates per day"),
+        width="stretch",
+    )  # fmt: skip
+    left.altair_chart(
         charts.lines(daily, "day", ["bounced", "complained", "unsubscribed"],
                      "Bounces, complaints, unsubscribes per day"),
         width="stretch",
