@@ -25,6 +25,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "murmur.cli.dkim",
     "murmur.cli.campaigns",
     "murmur.cli.pipelines",
+    "murmur.cli.dashboards",
 )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import secrets
@@ -12,7 +13,7 @@ from typing import Any, Literal, get_args
 
 import sqlalchemy as sa
 
-from murmur.db.tables import accounts, api_keys
+from murmur.db.tables import accounts, api_keys, users
 from murmur.domain.audit import audit
 
 Role = Literal["viewer", "editor", "admin"]
@@ -182,3 +183,65 @@ def _refuse_last_admin(conn: sa.Connection, where: list[sa.ColumnElement[bool]])
     ).all()
     if len(admins) <= 1:
         raise LastAdminKey("this is the account's last active admin key; create another first")
+
+
+@dataclass(frozen=True)
+class UserRecord:
+    """A platform user after a successful password check (no hash)."""
+
+    user_id: int
+    account_id: uuid.UUID
+    email: str
+    role: str
+
+
+class AmbiguousUser(ValueError):
+    """The email and password match users of several accounts: the account must be named."""
+
+
+def verify_user_password(
+    conn: sa.Connection, email: str, password: str, account_name: str | None = None
+) -> UserRecord | None:
+    """The user whose email and password match (argon2), or None.
+
+    Emails are unique per account, not globally: with `account_name`, only that account's user
+    is tried; without it, AmbiguousUser when the credentials match users of several accounts.
+    A miss still runs one hash verification, so timing does not tell which emails exist.
+    """
+    from argon2 import PasswordHasher
+    from argon2.exceptions import InvalidHashError, VerificationError
+
+    hasher = PasswordHasher()
+    query = (
+        sa.select(users.c.user_id, users.c.account_id, users.c.email, users.c.role)
+        .add_columns(users.c.password_hash)
+        .where(sa.func.lower(users.c.email) == email.strip().lower())
+        .order_by(users.c.user_id)
+        .limit(20)
+    )
+    if account_name is not None:
+        query = query.join(accounts, accounts.c.account_id == users.c.account_id).where(
+            accounts.c.name == account_name
+        )
+    rows = conn.execute(query).all() if email.strip() and len(password) <= 1024 else []
+    if not rows:
+        with contextlib.suppress(VerificationError, InvalidHashError):
+            hasher.verify(_DUMMY_HASH, password[:1024])
+        return None
+    matches = []
+    for row in rows:
+        try:
+            hasher.verify(row.password_hash, password)
+        except (VerificationError, InvalidHashError):
+            continue
+        matches.append(UserRecord(row.user_id, row.account_id, row.email, row.role))
+    if len(matches) > 1:
+        raise AmbiguousUser("this email and password match users of several accounts")
+    return matches[0] if matches else None
+
+
+# argon2 hash of a random string: verified against on a miss (see verify_user_password)
+_DUMMY_HASH = (
+    "$argon2id$v=19$m=65536,t=3,p=4$c29tZXNhbHRzb21lc2FsdA$"
+    "n9tWdKYV1QmVAh8ZQ4mfQmq1ebJ7xGq2yDfjH4lJw1g"
+)

@@ -370,10 +370,10 @@ class IngestionConsumer(Service):
 
 
 from murmur.stack.dagster_service import Dagster  # noqa: E402  (subclasses Service, above)
+from murmur.stack.dashboards_service import Dashboards  # noqa: E402
 
-# Start order; `dagster` is last (it reads the others' URLs) and only starts when asked.
-SERVICES: dict[str, type[Service]] = {
-    cls.name: cls
-    for cls in (Postgres, ClickHouse, Kafka, SmtpSink, Ingestion, IngestionConsumer, Dagster)
-}
-ON_REQUEST: tuple[str, ...] = ("dagster",)
+# Start order; `dagster` is last (it reads the others' URLs); `dashboards` and `dagster` only
+# start when asked (`murmur stack up`).
+_ORDER = (Postgres, ClickHouse, Kafka, SmtpSink, Ingestion, IngestionConsumer, Dashboards, Dagster)
+SERVICES: dict[str, type[Service]] = {cls.name: cls for cls in _ORDER}
+ON_REQUEST: tuple[str, ...] = ("dashboards", "dagster")
