@@ -26,6 +26,7 @@ from murmur.domain.segment_criteria import (
     CUSTOM_PREFIX,
     CriteriaError,
     is_group,
+    parse_instant,
     validate_criteria,
 )
 
@@ -100,10 +101,11 @@ def _column(field: str, op: str, value: Any) -> sa.ColumnElement[bool]:
 
 
 def _timestamp(value: Any) -> datetime:
-    try:
-        return datetime.fromisoformat(str(value))
-    except ValueError:
-        raise AudienceError(f"expected an ISO 8601 date or time, got {value!r}") from None
+    """The instant (UTC when no offset is given, as in ClickHouse)."""
+    parsed = parse_instant(value)
+    if parsed is None:
+        raise AudienceError(f"expected an ISO 8601 date or time, got {value!r}")
+    return parsed
 
 
 def _custom(key: str, op: str, value: Any) -> sa.ColumnElement[bool]:

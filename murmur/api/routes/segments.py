@@ -116,9 +116,12 @@ def list_segments(
 
 @router.post("/preview", response_model=models.PreviewOut, description=DOC)
 def preview_segment(
-    body: models.PreviewIn, principal: Viewer, engine: Engine, request: Request
+    body: models.PreviewIn, principal: Editor, engine: Engine, request: Request
 ) -> dict[str, Any]:
-    """Evaluate an unsaved criteria definition now: its size and its lowest contact ids."""
+    """Evaluate an unsaved criteria definition now: its size and its lowest contact ids.
+
+    Editor role, like every POST (those who define segments preview them).
+    """
     with engine.connect() as conn:
         try:
             validate_criteria(body.definition)
