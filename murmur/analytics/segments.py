@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -161,10 +162,19 @@ def write_membership(
         client.command(f"alter table `{MEMBERSHIP_TABLE}` {swap}")
     finally:
         client.command(f"drop table if exists `{stage}`")
-    client.insert(
-        REFRESHES_TABLE,
-        [[account_id, segment_id, at, size, added, removed]],
-        column_names=["account_id", "segment_id", "computed_at", "size", "added", "removed"],
+    client.command(
+        f"insert into `{REFRESHES_TABLE}`"
+        " (account_id, segment_id, computed_at, size, added, removed)"
+        " select {seg_account:UUID}, {seg_segment:Int64}, "
+        f"{{seg_at:{_TS}}}, {{seg_size:UInt64}}, {{seg_added:UInt64}}, {{seg_removed:UInt64}}",
+        parameters={
+            "seg_account": account_id,
+            "seg_segment": segment_id,
+            "seg_at": at,
+            "seg_size": size,
+            "seg_added": added,
+            "seg_removed": removed,
+        },
     )
     return MembershipResult(size=size, added=added, removed=removed, computed_at=at)
 
@@ -268,3 +278,22 @@ def drop_segment_membership(client: Client, account_id: uuid.UUID, segment_id: i
         parameters={},
         computed_at=dt.datetime.now(dt.UTC),
     )
+
+
+def stream_member_ids(
+    client: Client, account_id: uuid.UUID, segment_id: int, block_rows: int = 50_000
+) -> Iterator[list[int]]:
+    """The current members in blocks of at most `block_rows` ids (bounded memory)."""
+    sql = (
+        f"select contact_id from `{MEMBERSHIP_TABLE}`"
+        " where account_id = {seg_account:UUID} and segment_id = {seg_segment:Int64}"
+    )
+    with client.query_column_block_stream(
+        sql,
+        parameters={"seg_account": account_id, "seg_segment": segment_id},
+        settings={"max_block_size": block_rows},
+    ) as stream:
+        for block in stream:
+            ids = [int(c) for c in block[0]]
+            for start in range(0, len(ids), block_rows):
+                yield ids[start : start + block_rows]

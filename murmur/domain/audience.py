@@ -1,6 +1,7 @@
 """A criteria segment evaluated live in Postgres: the definition compiled to a where-clause.
 
-Until the ClickHouse membership table lands, the sender takes its audience from here. Fields and
+The sender takes its audience from here when it has no ClickHouse client (contact conditions
+only: event, engagement and membership conditions exist in ClickHouse alone). Fields and
 operators are whitelisted by `murmur.domain.segment_criteria` (the definition is validated again
 before compiling) and every value is a bound parameter, so a definition cannot inject SQL.
 
@@ -25,6 +26,7 @@ from murmur.domain.segment_criteria import (
     CUSTOM_PREFIX,
     CriteriaError,
     is_group,
+    parse_instant,
     validate_criteria,
 )
 
@@ -99,10 +101,11 @@ def _column(field: str, op: str, value: Any) -> sa.ColumnElement[bool]:
 
 
 def _timestamp(value: Any) -> datetime:
-    try:
-        return datetime.fromisoformat(str(value))
-    except ValueError:
-        raise AudienceError(f"expected an ISO 8601 date or time, got {value!r}") from None
+    """The instant (UTC when no offset is given, as in ClickHouse)."""
+    parsed = parse_instant(value)
+    if parsed is None:
+        raise AudienceError(f"expected an ISO 8601 date or time, got {value!r}")
+    return parsed
 
 
 def _custom(key: str, op: str, value: Any) -> sa.ColumnElement[bool]:
@@ -155,7 +158,7 @@ def segment_query(
     if row.kind != "criteria":
         raise AudienceError(
             f"segment {segment_id} is a {row.kind} segment: only criteria segments are "
-            "evaluated live until the membership table exists"
+            "evaluated live; its members are read from the ClickHouse membership"
         )
     return audience_query(account_id, row.definition)
 

@@ -59,6 +59,8 @@ MAX_TEXT = 500
 MAX_DAYS = 36_500
 MAX_COUNT = 1_000_000
 MAX_ID = 2**63 - 1
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST = datetime(2299, 12, 31, tzinfo=UTC)
 
 
 class CriteriaError(ValueError):
@@ -130,14 +132,19 @@ def _positive_int(value: Any) -> bool:
 
 
 def parse_instant(value: Any) -> datetime | None:
-    """An ISO 8601 date or time as an aware datetime (UTC when no offset is given), else None."""
+    """An ISO 8601 date or time as an aware datetime (UTC when no offset is given), else None.
+
+    Only instants ClickHouse can hold (DateTime64: years 1900 to 2299, in UTC) are accepted.
+    """
     if not isinstance(value, str) or len(value) > 64:
         return None
     try:
         parsed = datetime.fromisoformat(value)
-    except ValueError:
+        parsed = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
+        in_range = EARLIEST <= parsed.astimezone(UTC) < LATEST
+    except (ValueError, OverflowError):
         return None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
+    return parsed if in_range else None
 
 
 def _event(node: dict[str, Any], path: tuple[PathPart, ...]) -> None:
@@ -187,7 +194,7 @@ def _between_problems(value: Any) -> Iterator[tuple[tuple[PathPart, ...], str]]:
     instants = [parse_instant(v) for v in value]
     for i, instant in enumerate(instants):
         if instant is None:
-            yield ("between", i), "must be an ISO 8601 date or time"
+            yield ("between", i), "must be an ISO 8601 date or time (years 1900 to 2299)"
             return
     start, end = instants
     if start is not None and end is not None and not start < end:
@@ -265,7 +272,10 @@ def _timestamp_problem(field: str, values: list[Any]) -> str | None:
         return None
     for value in values:
         if parse_instant(value) is None:
-            return f"{field} compares with an ISO 8601 date or time, got {value!r}"
+            return (
+                f"{field} compares with an ISO 8601 date or time (years 1900 to 2299),"
+                f" got {value!r}"
+            )
     return None
 
 

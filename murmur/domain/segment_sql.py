@@ -171,9 +171,9 @@ class _Compiler:
         if isinstance(value, int | float):
             number = f"JSONExtractFloat({cf}, {key})"
             return f"({kind} in {_NUMERIC} and {number} = {self.bind(value, 'Float64')})"
-        return (
-            f"({kind} = 'String' and JSONExtractString({cf}, {key}) = {self.bind(value, 'String')})"
-        )
+        text = f"JSONExtractString({cf}, {key}) = {self.bind(value, 'String')}"
+        # a non-string value extracts as '': only the empty string needs the type test
+        return f"({kind} = 'String' and {text})" if value == "" else f"({text})"
 
     def event(self, node: dict[str, Any]) -> str:
         kind: str = node["event"]

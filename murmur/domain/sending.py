@@ -4,20 +4,40 @@ The snapshot freezes the audience in one transaction: the segment's members righ
 everything `murmur.domain.suppression.can_send` refuses, one `queued` row per (campaign, contact)
 in `emails`. `sendable()` is that gate written as one SQL predicate so it applies to a whole
 segment at once; tests check it agrees with `can_send` contact by contact.
+
+"The segment's members right now": given a ClickHouse client, a criteria segment is refreshed
+first (membership and history written, so "who was in S when C went out" has an answer) and a
+dbt segment's last membership is used; the member ids are streamed in blocks into a temporary
+table (COPY, bounded memory) that the Postgres gate joins. Without a client, a criteria segment
+of contact conditions only is evaluated live in Postgres.
 """
 
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from clickhouse_connect.driver.client import Client
 from sqlalchemy.dialects.postgresql import insert
 
+from murmur.analytics.segments import (
+    ensure_segment_tables,
+    segment_stats,
+    stream_member_ids,
+    write_membership,
+)
 from murmur.db.tables import campaigns, contacts, emails, erasures, suppressions
 from murmur.domain.audience import segment_query
 from murmur.domain.campaign_checks import CampaignNotReady
 from murmur.domain.campaigns import dispatch_check, fail_campaign, transition
+from murmur.domain.segment_refresh import (
+    SegmentRefreshError,
+    compile_row,
+    load_segment,
+    record_refresh,
+)
 from murmur.domain.suppression import ERASED_PREFIX
 
 STATES = ("queued", "sending", "sent", "failed", "skipped")
@@ -52,11 +72,68 @@ def campaign_row(conn: sa.Connection, campaign_id: int, lock: bool = False) -> d
     return dict(row)
 
 
-def snapshot(conn: sa.Connection, account_id: uuid.UUID, campaign: dict[str, Any]) -> int:
+_MEMBERS = sa.table("snapshot_members", sa.column("contact_id", sa.BigInteger))
+
+
+def _clickhouse_members(
+    conn: sa.Connection, ch: Client, segment: dict[str, Any], now: datetime
+) -> sa.FromClause:
+    """The segment's current ClickHouse membership, copied into a temporary table."""
+    account_id, segment_id = segment["account_id"], int(segment["segment_id"])
+    ensure_segment_tables(ch)
+    if segment["kind"] == "criteria":
+        try:
+            compiled = compile_row(segment, now)
+        except SegmentRefreshError as exc:
+            raise DispatchError(str(exc)) from None
+        result = write_membership(
+            ch,
+            account_id=account_id,
+            segment_id=segment_id,
+            select_sql=compiled.sql,
+            parameters=compiled.parameters,
+            computed_at=now,
+        )
+        record_refresh(conn, segment_id, result)
+    elif segment_stats(ch, account_id, segment_id).computed_at is None:
+        raise DispatchError(
+            f"segment {segment_id} ({segment['kind']}) has no membership yet: materialize it first"
+        )
+    conn.execute(
+        sa.text(
+            "create temporary table if not exists snapshot_members"
+            " (contact_id bigint primary key) on commit drop"
+        )
+    )
+    conn.execute(sa.text("truncate snapshot_members"))
+    raw: Any = conn.connection.dbapi_connection
+    with raw.cursor() as cur, cur.copy("copy snapshot_members (contact_id) from stdin") as copy:
+        for block in stream_member_ids(ch, account_id, segment_id):
+            copy.write("".join(f"{c}\n" for c in block))
+    conn.execute(sa.text("analyze snapshot_members"))
+    return _MEMBERS
+
+
+def snapshot(
+    conn: sa.Connection,
+    account_id: uuid.UUID,
+    campaign: dict[str, Any],
+    clickhouse: Client | None = None,
+    now: datetime | None = None,
+) -> int:
     """Write the campaign's audience into the ledger as `queued` rows; rows added (idempotent)."""
     if campaign["segment_id"] is None:
         raise DispatchError(f"campaign {campaign['campaign_id']} has no segment")
-    members = segment_query(conn, account_id, campaign["segment_id"]).subquery()
+    try:
+        segment = load_segment(conn, campaign["segment_id"], account_id)
+    except SegmentRefreshError as exc:
+        raise DispatchError(f"campaign {campaign['campaign_id']}: {exc} in the account") from None
+    if segment["status"] != "active":
+        raise DispatchError(f"segment {segment['segment_id']} is {segment['status']}")
+    if clickhouse is not None:
+        members = _clickhouse_members(conn, clickhouse, segment, now or datetime.now(UTC))
+    else:
+        members = segment_query(conn, account_id, campaign["segment_id"]).subquery()
     source = (
         sa.select(
             sa.literal(account_id, type_=contacts.c.account_id.type),
@@ -97,11 +174,17 @@ def refuse_unless_compliant(engine: sa.Engine, campaign_id: int, actor: str = "s
     )
 
 
-def start_dispatch(conn: sa.Connection, campaign_id: int, actor: str = "sender") -> dict[str, Any]:
+def start_dispatch(
+    conn: sa.Connection,
+    campaign_id: int,
+    actor: str = "sender",
+    clickhouse: Client | None = None,
+) -> dict[str, Any]:
     """Freeze the audience and move a scheduled campaign to `sending` (one transaction).
 
     A campaign already `sending` (a re-run, another shard) is returned as it is, snapshotting
-    first if no snapshot was recorded. Raises DispatchError for any other status.
+    first if no snapshot was recorded. Raises DispatchError for any other status. With
+    `clickhouse`, the audience is the segment's ClickHouse membership (see `snapshot`).
     """
     campaign = campaign_row(conn, campaign_id, lock=True)
     account_id = campaign["account_id"]
@@ -112,7 +195,7 @@ def start_dispatch(conn: sa.Connection, campaign_id: int, actor: str = "sender")
             f"campaign {campaign_id} is {campaign['status']}: only a scheduled or sending "
             "campaign can be dispatched"
         )
-    snapshot(conn, account_id, campaign)
+    snapshot(conn, account_id, campaign, clickhouse)
     now = sa.func.now()
     if campaign["status"] == "scheduled":
         row = transition(conn, account_id, campaign_id, "sending", actor, snapshot_at=now)

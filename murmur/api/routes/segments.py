@@ -267,12 +267,15 @@ def _with_emails(
 
 
 def _analytics_missing(exc: ClickHouseError) -> HTTPException:
-    if "UNKNOWN_TABLE" in str(exc):
+    text = str(exc)
+    if "UNKNOWN_TABLE" in text:
         return HTTPException(
             409,
             "the analytics tables a segment reads are not built yet: run the replication and"
             " the dbt models (`murmur pipelines materialize`)",
         )
+    if "TIMEOUT_EXCEEDED" in text or "MEMORY_LIMIT_EXCEEDED" in text:
+        return HTTPException(503, "the preview took too long or too much memory: try again later")
     raise exc
 
 

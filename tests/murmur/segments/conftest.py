@@ -11,14 +11,12 @@ from pathlib import Path
 
 import pytest
 from clickhouse_connect.driver.client import Client
+from fastapi.testclient import TestClient
 
 from murmur.analytics.segments import ensure_segment_tables
 from murmur.clickhouse import ensure_database, get_client
 from murmur.settings import Settings, get_settings
 from tests.murmur.conftest import (  # noqa: F401  (fixtures)
-    api_app,
-    api_client,
-    api_settings,
     db_engine,
     empty_db_url,
     make_account,
@@ -57,3 +55,14 @@ def ch(ch_settings: Settings) -> Iterator[Client]:
     ensure_segment_tables(client)
     yield client
     client.close()
+
+
+@pytest.fixture(scope="module")
+def ch_api(ch_settings: Settings, ch: Client) -> Iterator[TestClient]:
+    """The API over the module's app database and ClickHouse database (no credentials)."""
+    from murmur.api.app import create_app
+
+    app = create_app(ch_settings)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        yield client
+    app.state.engine.dispose()

@@ -148,6 +148,8 @@ NOT_CASES = [
     ({"not": {"not": {"field": "custom_fields.vip", "op": "exists"}}}, {"dee"}),
     ({"not": {"any": []}}, {"ann", "bob", "cy", "dee"}),
     ({"not": {"field": "custom_fields.age", "op": "gte", "value": 18}}, {"bob", "cy", "dee"}),
+    # a number extracts as the empty string: eq "" must still test the JSON type
+    ({"not": {"field": "custom_fields.age", "op": "eq", "value": ""}}, {"ann", "bob", "cy", "dee"}),
 ]
 
 
