@@ -23,7 +23,12 @@ from typing import Any
 import sqlalchemy as sa
 from clickhouse_connect.driver.client import Client
 
-from murmur.analytics.segments import MembershipResult, ensure_segment_tables
+from murmur.analytics.segments import (
+    MEMBERSHIP_TABLE,
+    MembershipResult,
+    drop_segment_membership,
+    ensure_segment_tables,
+)
 from murmur.db.tables import accounts, segments
 from murmur.domain.accounts import find_account_by_name
 from murmur.domain.audit import audit
@@ -176,8 +181,6 @@ def sync_dbt_segments(conn: sa.Connection, models: list[DbtSegmentModel]) -> Syn
             for column, value in _described(model).items()
             if getattr(row, column) != value
         }
-        if row.status != ACTIVE:
-            changes["status"] = ACTIVE
         if not changes:
             report.unchanged.append(row.segment_id)
             continue
@@ -249,3 +252,42 @@ def refresh_dbt_memberships(
         (segment_id, refresh_dbt_segment(engine, ch, segment_id, computed_at, ensure=False))
         for segment_id, _ in targets
     ]
+
+
+def close_orphan_memberships(engine: sa.Engine, ch: Client) -> list[int]:
+    """Empty the current membership of segments deleted or retired in Postgres; history kept.
+
+    The segments holding members are the partitions of `segment_membership` (read from
+    `system.parts`, cheap at any size); each one that is no longer an active segment has its
+    members removed and its open stays closed now (`drop_segment_membership`), so point-in-time
+    answers end where the segment did. Returns the segment ids emptied.
+    """
+    held = {
+        int(r[0])
+        for r in ch.query(
+            "select distinct partition_id from system.parts where database = currentDatabase()"
+            " and table = {t:String} and active",
+            parameters={"t": MEMBERSHIP_TABLE},
+        ).result_rows
+        if str(r[0]).isdigit()
+    }
+    if not held:
+        return []
+    with engine.connect() as conn:
+        active = set(
+            conn.execute(
+                sa.select(segments.c.segment_id).where(
+                    segments.c.segment_id.in_(sorted(held)), segments.c.status == ACTIVE
+                )
+            ).scalars()
+        )
+    emptied = []
+    for segment_id in sorted(held - active):
+        rows = ch.query(
+            f"select account_id from `{MEMBERSHIP_TABLE}` where segment_id = {{s:Int64}} limit 1",
+            parameters={"s": segment_id},
+        ).result_rows
+        if rows:
+            drop_segment_membership(ch, rows[0][0], segment_id)
+            emptied.append(segment_id)
+    return emptied

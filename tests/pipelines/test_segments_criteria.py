@@ -1,4 +1,5 @@
-"""Criteria segments in Dagster: the sensor keeps one partition per segment, the asset computes it.
+"""Criteria segments in Dagster: the sensor keeps one partition per segment, the asset computes it,
+the cleanup sensor empties the membership of a deleted segment.
 
 A real Dagster instance (ephemeral) holds the dynamic partitions; the sensor reads the real app
 database; the asset writes membership into the local ClickHouse (contacts replicated first).
@@ -15,12 +16,16 @@ import sqlalchemy as sa
 from clickhouse_connect.driver.client import Client
 
 from murmur.analytics.run import replicate_all
+from murmur.analytics.segments import OPEN_END
 from murmur.analytics.tables import CONTACT_PII, CONTACTS
 from murmur.db.tables import segments
 from murmur.domain.dbt_segments import CRITERIA_PARTITIONS
 from murmur.settings import Settings
 from pipelines.defs.segments.assets import CRITERIA_KEY, criteria_segments
-from pipelines.defs.segments.sensors import build_criteria_segments_sensor
+from pipelines.defs.segments.sensors import (
+    build_criteria_segments_sensor,
+    build_membership_cleanup_sensor,
+)
 from pipelines.lib.resources import ClickHouseResource, PostgresResource
 from tests.murmur.conftest import MakeAccount
 from tests.pipelines.history import add_contact
@@ -39,6 +44,14 @@ def _criteria(engine: sa.Engine, account_id: uuid.UUID, definition: object) -> i
                 .returning(segments.c.segment_id)
             ).scalar_one()
         )
+
+
+def _members(ch: Client, segment_id: int) -> set[int]:
+    rows = ch.query(
+        "select contact_id from segment_membership where segment_id = {s:Int64}",
+        parameters={"s": segment_id},
+    ).result_rows
+    return {int(r[0]) for r in rows}
 
 
 def _tick(
@@ -105,14 +118,14 @@ def test_the_sensor_adds_and_removes_partitions_and_the_asset_writes_membership(
     metadata = event.materialization.metadata
     assert (metadata["size"].value, metadata["added"].value, metadata["removed"].value) == (3, 3, 0)
     assert metadata["computed_at"].value
-    members = ch.query(
-        "select contact_id from segment_membership where segment_id = {s:Int64}",
-        parameters={"s": first},
-    ).result_rows
-    assert {r[0] for r in members} == pros and free not in {r[0] for r in members}
+    assert _members(ch, first) == pros
     with db_engine.connect() as conn:
         size = conn.execute(sa.select(segments.c.size).where(segments.c.segment_id == first))
         assert size.scalar_one() == 3  # mirrored for the API
+    everyone = dg.materialize(
+        [criteria_segments], partition_key=str(second), instance=instance, resources=resources
+    )
+    assert everyone.success and _members(ch, second) == {*pros, free}
 
     # a changed definition is requested again; a deleted segment loses its partition
     with db_engine.begin() as conn:
@@ -128,3 +141,20 @@ def test_the_sensor_adds_and_removes_partitions_and_the_asset_writes_membership(
     partitions = set(instance.get_dynamic_partitions(CRITERIA_PARTITIONS))
     assert str(first) in partitions and str(second) not in partitions
     assert str(second) not in json.loads(changed.cursor or "{}")
+
+    # the deleted segment's members are emptied by the cleanup sensor; its history is closed
+    cleanup = build_membership_cleanup_sensor()
+    context = dg.build_sensor_context(instance=instance, resources=resources)
+    skip = cleanup(context)
+    assert isinstance(skip, dg.SkipReason) and f"[{second}]" in str(skip.skip_message)
+    assert _members(ch, second) == set() and _members(ch, first) == pros
+    open_stays = ch.command(
+        "select count() from segment_membership_history final"
+        " where segment_id = {s:Int64} and valid_to = {end:DateTime64(6, 'UTC')}",
+        parameters={"s": second, "end": OPEN_END},
+    )
+    closed = ch.command(
+        "select count() from segment_membership_history final where segment_id = {s:Int64}",
+        parameters={"s": second},
+    )
+    assert (int(open_stays), int(closed)) == (0, 4)

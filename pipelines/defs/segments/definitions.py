@@ -27,6 +27,7 @@ from pipelines.defs.segments.assets import (
 from pipelines.defs.segments.sensors import (
     build_criteria_segments_sensor,
     build_dbt_segments_sync_sensor,
+    build_membership_cleanup_sensor,
     sync_from_manifest,
 )
 
@@ -71,13 +72,14 @@ def build_segments_defs(project: DbtProject, cron: str) -> dg.Definitions:
         schedules=schedules,
         sensors=[
             build_criteria_segments_sensor(CRITERIA_JOB),
-            build_dbt_segments_sync_sensor(project.manifest_path),
+            build_dbt_segments_sync_sensor(models),
+            build_membership_cleanup_sensor(),
         ],
     )
 
 
 def sync_at_load(project: DbtProject) -> None:
-    """Register the SQL segments now when the app database is reachable; never fail a load."""
+    """Register the project's SQL segments now if the app database is reachable; never fails."""
     log = dg.get_dagster_logger()
     try:
         url = get_settings().resolved().postgres_url

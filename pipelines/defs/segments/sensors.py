@@ -4,7 +4,9 @@
 segment (added when created, removed when deleted or retired) and requests a run for each new or
 changed segment (its `updated_at` moved) and, at most `MAX_STALE_PER_TICK` a tick, for each
 segment not recomputed for `REFRESH_EVERY` (event conditions age). `dbt_segments_sync_sensor`
-registers the SQL segments of the loaded manifest (`murmur.domain.dbt_segments`).
+registers the SQL segments of the loaded manifest (`murmur.domain.dbt_segments`);
+`segment_membership_cleanup_sensor` empties the current membership of deleted or retired
+segments, closing their history.
 """
 
 import datetime as dt
@@ -19,11 +21,13 @@ from murmur.db.tables import segments
 from murmur.domain.dbt_segments import (
     ACTIVE,
     CRITERIA_PARTITIONS,
+    DbtSegmentModel,
+    close_orphan_memberships,
     segment_models,
     sync_dbt_segments,
 )
 from pipelines.defs.segments.partitions import criteria_segment_partitions
-from pipelines.lib.resources import PostgresResource
+from pipelines.lib.resources import ClickHouseResource, PostgresResource
 
 MAX_NEW_PER_TICK = 500
 MAX_STALE_PER_TICK = 25
@@ -114,8 +118,12 @@ def build_criteria_segments_sensor(job_name: str) -> dg.SensorDefinition:
 
 
 def sync_from_manifest(database_url: str, manifest_path: Path) -> str:
-    """Register the manifest's SQL segments in Postgres; a summary naming skipped models."""
-    models = segment_models(json.loads(manifest_path.read_text()))
+    """Register the SQL segments of a manifest file in Postgres (see `sync_models`)."""
+    return sync_models(database_url, segment_models(json.loads(manifest_path.read_text())))
+
+
+def sync_models(database_url: str, models: list[DbtSegmentModel]) -> str:
+    """Register these SQL segment models in Postgres; a summary naming skipped models."""
     engine = make_engine(
         database_url, pool_size=1, max_overflow=0, connect_args={"connect_timeout": 5}
     )
@@ -127,7 +135,12 @@ def sync_from_manifest(database_url: str, manifest_path: Path) -> str:
     return "; ".join([f"dbt segments: {report.summary()}", *report.errors])
 
 
-def build_dbt_segments_sync_sensor(manifest_path: Path) -> dg.SensorDefinition:
+def build_dbt_segments_sync_sensor(models: list[DbtSegmentModel]) -> dg.SensorDefinition:
+    """The sync of the models the code location loaded, not of the manifest file now.
+
+    A run worker may have parsed newer files, which are no assets until the location reloads.
+    """
+
     @dg.sensor(
         name="dbt_segments_sync_sensor",
         minimum_interval_seconds=60,
@@ -137,8 +150,33 @@ def build_dbt_segments_sync_sensor(manifest_path: Path) -> dg.SensorDefinition:
         context: dg.SensorEvaluationContext, postgres: PostgresResource
     ) -> dg.SkipReason:
         """Register the loaded manifest's SQL segments as `dbt` segments (retire removed ones)."""
-        summary = sync_from_manifest(postgres.database_url(), manifest_path)
+        summary = sync_models(postgres.database_url(), models)
         context.log.info(summary)
         return dg.SkipReason(summary)
 
     return dbt_segments_sync_sensor
+
+
+def build_membership_cleanup_sensor() -> dg.SensorDefinition:
+    @dg.sensor(
+        name="segment_membership_cleanup_sensor",
+        minimum_interval_seconds=300,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+    )
+    def segment_membership_cleanup_sensor(
+        context: dg.SensorEvaluationContext,
+        postgres: PostgresResource,
+        clickhouse: ClickHouseResource,
+    ) -> dg.SkipReason:
+        """Empty the membership of deleted or retired segments (their history is kept, closed)."""
+        engine = make_engine(postgres.database_url(), pool_size=1, max_overflow=0)
+        try:
+            with clickhouse.get_client() as ch:
+                emptied = close_orphan_memberships(engine, ch)
+        finally:
+            engine.dispose()
+        if emptied:
+            context.log.info(f"emptied the membership of segments {emptied}")
+        return dg.SkipReason(f"emptied {len(emptied)} deleted or retired segment(s): {emptied}")
+
+    return segment_membership_cleanup_sensor
