@@ -54,7 +54,7 @@ def esp_bucket(ref: EspRef) -> str:
 
 
 class EspRouter:
-    name = "esp-router"
+    name = ""  # no ESP: an email that failed before reaching one (render) records esp = null
 
     def __init__(
         self,

@@ -38,7 +38,7 @@ where e.campaign_id = :campaign_id and e.email_record_id = v.id and e.status = '
 
 -- name: mark-failed
 update emails e
-set status = 'failed', esp = :esp, error = v.reason, lease_until = null,
+set status = 'failed', esp = nullif(:esp, ''), error = v.reason, lease_until = null,
     esp_id = (select s.esp_id from esps s where s.account_id = e.account_id and s.name = :esp)
 from unnest(cast(:ids as bigint[]), cast(:reasons as text[])) as v(id, reason)
 where e.campaign_id = :campaign_id and e.email_record_id = v.id and e.status = 'sending';

@@ -17,11 +17,14 @@ import boto3
 import pytest
 import sqlalchemy as sa
 from aiosmtpd.controller import Controller
+from confluent_kafka import Consumer
 from moto.server import ThreadedMotoServer
 
 from murmur.db.tables import campaigns, contacts, segments
 from murmur.domain.esps import create_esp
 from murmur.domain.templates import create_template
+from murmur.events import EmailEvent
+from murmur.kafka import consumer_config
 from murmur.net import free_port
 from murmur.settings import Settings, get_settings
 from sender.esp.router import EspRouter
@@ -233,6 +236,23 @@ def esp_manager(
         config or Config(batch_size=40, concurrency=4),
     )
     return manager, router
+
+
+def consume(bootstrap: str, topic: str, expected: int) -> list[EmailEvent]:
+    """Up to `expected` events read back from a test topic (stops after ~150 s without)."""
+    consumer = Consumer(consumer_config(bootstrap, f"test-{uuid.uuid4().hex}"))
+    consumer.subscribe([topic])
+    events: list[EmailEvent] = []
+    try:
+        for _ in range(300):
+            msg = consumer.poll(0.5)
+            if msg is not None and msg.error() is None:
+                events.append(EmailEvent.from_json(msg.value()))
+                if len(events) >= expected:
+                    break
+    finally:
+        consumer.close()
+    return events
 
 
 def ledger(engine: sa.Engine, campaign_id: int) -> list[sa.Row[Any]]:

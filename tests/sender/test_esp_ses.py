@@ -15,15 +15,18 @@ import sqlalchemy as sa
 from botocore.awsrequest import AWSResponse
 
 from murmur.domain.esps import EspAccount
+from murmur.kafka import ensure_topics
 from murmur.settings import Settings
 from sender.esp.base import EspAdapter
 from sender.esp.ses import SesAdapter
 from sender.esp.wiring import adapter
+from sender.events import KafkaEventSink
 from tests.murmur.conftest import MakeAccount
 from tests.sender.esp_helpers import (
     SES_KEYS,
     Moto,
     add_esp,
+    consume,
     esp_manager,
     esp_settings,
     ledger,
@@ -65,6 +68,7 @@ def test_a_campaign_goes_out_through_ses_raw_with_our_headers_and_the_email_id_t
     make_account: MakeAccount,
     moto: Moto,
     smtp_url: str,
+    kafka_bootstrap: str,
     tmp_path: Path,
 ) -> None:
     domain = f"{uuid.uuid4().hex[:8]}.example"
@@ -77,9 +81,12 @@ def test_a_campaign_goes_out_through_ses_raw_with_our_headers_and_the_email_id_t
     def record(params: dict[str, Any], **_: Any) -> None:
         requests.append(params)
 
+    topic = f"test-{uuid.uuid4().hex}"
+    ensure_topics(kafka_bootstrap, [topic], partitions=1)
     manager, router = esp_manager(
         db_engine,
         esp_settings(migrated_db_url, smtp_url, str(tmp_path)),
+        events=KafkaEventSink(kafka_bootstrap, topic=topic),
         make_adapter=_hooked(
             lambda ev: ev.register("provide-client-params.sesv2.SendEmail", record)
         ),
@@ -102,6 +109,11 @@ def test_a_campaign_goes_out_through_ses_raw_with_our_headers_and_the_email_id_t
     tags = [{t["Name"]: t["Value"] for t in p["EmailTags"]} for p in requests]
     assert {t["murmur_email_id"] for t in tags} == by_id
     assert str(first["X-Murmur-Email-Id"]) in by_id
+    # the send events say which ESP sent each message
+    events = consume(kafka_bootstrap, topic, expected=12)
+    assert len(events) == 12 and {e.type for e in events} == {"send"}
+    assert {(e.provider, e.esp) for e in events} == {("ses", "ses-main")}
+    assert {e.provider_message_id for e in events} == {r.esp_message_id for r in rows}
 
 
 def test_ses_throttling_429_is_backed_off_and_every_message_goes_out_once_under_the_limit(
