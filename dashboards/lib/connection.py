@@ -8,6 +8,7 @@ stack). Settings are read once per browser session, when it starts.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Mapping
 from typing import Any
 
 import sqlalchemy as sa
@@ -56,10 +57,10 @@ def _secret(section: str, key: str) -> Any:
 
 def clickhouse_target() -> tuple[str, str]:
     """(url, database) of the ClickHouse the dashboards read."""
-    url = _secret("connections", "clickhouse") or {}
+    section = _secret("connections", "clickhouse") or {}
     s = settings()
-    if isinstance(url, dict) and url.get("url"):
-        return str(url["url"]), str(url.get("database") or s.clickhouse_database)
+    if isinstance(section, Mapping) and section.get("url"):
+        return str(section["url"]), str(section.get("database") or s.clickhouse_database)
     t = parse_url(s.require("clickhouse_url"), s.clickhouse_database)
     return s.require("clickhouse_url"), t.database
 

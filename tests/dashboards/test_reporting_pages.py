@@ -142,3 +142,27 @@ def test_pipeline_health_shows_lag_dlq_and_the_dagster_runs(
     assert len(runs) >= 2 and set(runs["status"]) == {"SUCCESS"}
     checks = next(df.value for df in at.dataframe if "check" in df.value.columns)
     assert len(checks) and checks["passed"].all()
+
+
+def test_the_clickhouse_connection_comes_from_the_secrets_when_they_name_one(
+    monkeypatch: pytest.MonkeyPatch, world: World
+) -> None:
+    # Regression: a secrets section is a Mapping, not a dict, and was ignored.
+    from tests.dashboards.conftest import APP, app_env
+    from tests.dashboards.world import PASSWORD
+
+    app_env(monkeypatch, world.settings)
+    monkeypatch.setenv("MURMUR_CLICKHOUSE_DATABASE", "no_such_database")
+    at = AppTest.from_file(str(APP), default_timeout=60)
+    at.secrets["connections"] = {
+        "clickhouse": {
+            "url": world.settings.clickhouse_url,
+            "database": world.settings.clickhouse_database,
+        }
+    }
+    at.run()
+    at.text_input[0].input(world.user("viewer"))
+    at.text_input[1].input(PASSWORD)
+    at.button[0].click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert metrics(at)["Sends"] == "6"
