@@ -3,7 +3,6 @@
 import dagster as dg
 
 from murmur.kafka import DLQ_TOPIC, EVENTS_TOPIC
-from pipelines.lib.resources import ClickHouseResource
 
 
 class KafkaResource(dg.ConfigurableResource):  # type: ignore[type-arg]
@@ -17,5 +16,3 @@ class KafkaResource(dg.ConfigurableResource):  # type: ignore[type-arg]
 
 # Bound by parameter name; the settings are read when a run uses it.
 defs = dg.Definitions(resources={"kafka": KafkaResource()})
-
-__all__ = ["ClickHouseResource", "KafkaResource", "defs"]

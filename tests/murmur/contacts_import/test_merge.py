@@ -142,3 +142,29 @@ def test_the_status_filter_has_an_index_that_subscribed_contacts_do_not_enter(
         (uuid.uuid4(),),
     ).fetchall()
     assert "contacts_account_unsubscribed_idx" in "\n".join(p[0] for p in plan)
+
+
+def test_a_role_that_may_not_turn_triggers_off_loads_with_the_per_row_checks(
+    conn: psycopg.Connection[Any], make_account: MakeAccount, migrated_db_url: str
+) -> None:
+    account, _ = make_account()
+    role = f"importer_{uuid.uuid4().hex[:8]}"
+    with conn.transaction():
+        conn.execute(f"create role {role} login")
+        conn.execute(f"grant select, insert, update on all tables in schema public to {role}")
+        conn.execute(f"grant usage on all sequences in schema public to {role}")
+    base, database = migrated_db_url.rsplit("/", 1)
+    user_url = base.replace("postgres@", f"{role}@", 1) + "/" + database
+    assert f"{role}@" in user_url
+    try:
+        with psycopg.connect(user_url) as mine:
+            with mine.transaction():
+                _stage(mine, ["plain@example.com"])
+                assert merge(mine, account, []) == (1, 0)
+                replica = mine.execute("show session_replication_role").fetchone()
+    finally:
+        with conn.transaction():
+            conn.execute(f"drop owned by {role}")
+            conn.execute(f"drop role {role}")
+    assert replica == ("origin",)
+    assert _contacts(conn, account) == {"plain@example.com": ("First2", "subscribed")}

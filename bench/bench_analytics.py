@@ -1,0 +1,218 @@
+"""A full `dbt build` of the analytics models vs the incremental refresh after new events.
+
+`.venv/bin/python bench/bench_analytics.py [--events N] [--sends N] [--new-events N]`
+
+Uses MURMUR_CLICKHOUSE_URL when set, else starts a throwaway local ClickHouse server (and stops
+it). In a fresh database it generates, directly in ClickHouse (`insert ... select from
+numbers()`), the raw tables the replication writes and the consumer's `events`: `--sends` (1M)
+ledger rows over 30 days, 100 campaigns, 10 accounts and a contact per 5 sends, and `--events`
+(10M) events on those sends (deliveries, opens, machine opens, clicks, bounces, complaints,
+unsubscribes). Then:
+
+1. full: `dbt build --full-refresh` (every model and test);
+2. `--new-events` (100k) new events on today's sends are inserted;
+3. incremental: the refresh the schedules run (`analytics_refresh` rebuilds the unpartitioned
+   models, `analytics_daily_refresh` today's partition of the daily ones): one `dbt build`
+   with today's window as `--vars {min_date, max_date}`, tests included.
+
+Targets: incremental <= 10 s and incremental / full <= 0.10. Exits 1 when one is missed. One
+run of each (a repetition of the full build takes minutes); `--reps` repeats the incremental.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import REPO, Target, median, report
+from ingestion.consumer.schema import ddl
+from murmur.analytics.dbt_profile import write_profiles_dir
+from murmur.analytics.replication import ensure_tables
+from murmur.analytics.tables import SPECS
+from murmur.clickhouse import ensure_database, get_client
+from murmur.settings import Settings, get_settings
+from pipelines.defs.dbt.project import dbt_executable
+
+TARGET_SECONDS = 10.0
+TARGET_RATIO = 0.10
+DAYS = 30
+ACCOUNTS = 10
+CAMPAIGNS = 100
+# event kinds by (event index // sends): most sends get a delivery and an open, fewer the rest
+KINDS = (
+    "delivery", "open", "open", "click", "open", "delivery", "bounce", "open", "click",
+    "complaint", "unsubscribe", "open",
+)  # fmt: skip
+
+
+@contextmanager
+def clickhouse_server() -> Iterator[str]:
+    preset = os.environ.get("MURMUR_CLICKHOUSE_URL")
+    if preset:
+        yield preset
+        return
+    from murmur.stack.manager import Stack
+
+    with tempfile.TemporaryDirectory(prefix="bench-ch-") as state:
+        stack = Stack(Path(state), ["clickhouse"])
+        stack.up()
+        try:
+            yield stack.service("clickhouse").urls()["clickhouse_url"]
+        finally:
+            stack.down()
+
+
+def _account(expr: str) -> str:
+    """A deterministic account UUID from an integer expression (0 .. ACCOUNTS-1)."""
+    return f"toUUID(concat('00000000-0000-4000-8000-', leftPad(toString({expr}), 12, '0')))"
+
+
+def generate(settings: Settings, sends: int, events: int) -> None:
+    """The raw tables and `events`, filled in ClickHouse itself."""
+    contacts = max(sends // 5, 1)
+    ch = get_client(settings)
+    try:
+        ensure_tables(ch, SPECS)
+        for statement in ddl(settings.clickhouse_database):
+            ch.command(statement)
+        now = "now64(6, 'UTC')"
+        day0 = f"toDateTime64(today() - {DAYS - 1}, 6, 'UTC')"
+        ch.command(
+            "insert into raw_accounts select "
+            f"{_account('number')}, concat('bench ', toString(number)), 'pro', 'acme.io',"
+            f" {day0}, {now} from numbers({ACCOUNTS})"
+        )
+        ch.command(
+            "insert into raw_campaigns select number, "
+            f"{_account(f'number % {ACCOUNTS}')}, concat('campaign ', toString(number)), 'news',"
+            " null, null, 'Acme', 'news@acme.io', 'acme.io', 'sent', null,"
+            f" {day0}, {day0}, {now} from numbers({CAMPAIGNS})"
+        )
+        domains = "['gmail.com', 'yahoo.com', 'hotmail.com', 'icloud.com', 'corp.example']"
+        ch.command(
+            "insert into raw_contacts select number, "
+            f"{_account(f'number % {ACCOUNTS}')}, hex(SHA256(toString(number))),"
+            f" {domains}[number % 5 + 1], 'subscribed', '{{}}', 'bench', null,"
+            f" {day0}, {day0}, {now} from numbers({contacts})"
+        )
+        # send n: campaign n % CAMPAIGNS, contact n % contacts, day n % DAYS
+        sent_at = f"{day0} + toIntervalDay(number % {DAYS}) + toIntervalSecond(number % 80000)"
+        ch.command(
+            "insert into raw_emails select number + 1, "
+            f"{_account(f'(number % {CAMPAIGNS}) % {ACCOUNTS}')}, number % {CAMPAIGNS},"
+            f" number % {contacts}, 'sent', 'smtp', concat('m-', toString(number)), false,"
+            f" {sent_at}, {sent_at}, {now} from numbers({sends})"
+        )
+        insert_events(ch, sends, contacts, 0, events, today_only=False)
+    finally:
+        ch.close()
+
+
+def insert_events(
+    ch: object, sends: int, contacts: int, first: int, count: int, today_only: bool
+) -> None:
+    """Events `first .. first+count-1`; event i is on send i % sends, kind by i // sends."""
+    send = f"(number % {sends})" if not today_only else f"(number % {sends // DAYS}) * {DAYS}"
+    if today_only:  # the sends of the last day: day index DAYS - 1
+        send = f"({send} + {DAYS - 1})"
+    day0 = f"toDateTime64(today() - {DAYS - 1}, 3, 'UTC')"
+    sent_at = f"{day0} + toIntervalDay({send} % {DAYS}) + toIntervalSecond({send} % 80000)"
+    kinds = "[" + ", ".join(f"'{k}'" for k in KINDS) + "]"
+    kind = f"{kinds}[intDiv(number, {sends}) % {len(KINDS)} + 1]"
+    offset = "toIntervalSecond(60 + intDiv(number, 7) % 3000)"
+    query = (
+        "insert into events (event_id, schema_version, type, timestamp, provider,"
+        " provider_event_id, email_record_id, account_id, campaign_id, contact_id, esp,"
+        " recipient_domain, bounce_type, url, machine_open, ingested_at)"
+        f" select concat('ev-', toString(number)), 1, {kind}, {sent_at} + {offset}, 'smtp', null,"
+        f" {send} + 1, {_account(f'({send} % {CAMPAIGNS}) % {ACCOUNTS}')},"
+        f" {send} % {CAMPAIGNS}, {send} % {contacts}, 'smtp', 'gmail.com',"
+        f" if({kind} = 'bounce', if(number % 3 = 0, 'hard', 'soft'), null),"
+        f" if({kind} = 'click', concat('https://acme.io/p/', toString(number % 50)), null),"
+        f" {kind} = 'open' and number % 4 = 0, now64(3, 'UTC')"
+        f" from numbers({first}, {count})"
+    )
+    ch.command(query)  # type: ignore[attr-defined]
+
+
+def dbt_build(settings: Settings, profiles: Path, *args: str) -> float:
+    command = [
+        dbt_executable(), "build", "--project-dir", str(REPO / "dbt_project"),
+        "--profiles-dir", str(profiles), "--quiet", *args,
+    ]  # fmt: skip
+    start = time.perf_counter()
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, check=False)
+    seconds = time.perf_counter() - start
+    if done.returncode != 0:
+        print(done.stdout[-4000:], done.stderr[-2000:], sep="\n")
+        raise SystemExit(f"dbt build {' '.join(args)} failed (exit {done.returncode})")
+    return seconds
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=10_000_000)
+    parser.add_argument("--sends", type=int, default=1_000_000)
+    parser.add_argument("--new-events", type=int, default=100_000)
+    parser.add_argument("--reps", type=int, default=1, help="incremental refreshes (default 1)")
+    args = parser.parse_args()
+    today = dt.datetime.now(dt.UTC).date()
+    window = {"min_date": today.isoformat(), "max_date": (today + dt.timedelta(1)).isoformat()}
+    with clickhouse_server() as url, tempfile.TemporaryDirectory(prefix="bench-an-") as state:
+        database = f"bench_{uuid.uuid4().hex[:10]}"
+        settings = get_settings(
+            clickhouse_url=url, clickhouse_database=database, state_dir=Path(state)
+        )
+        ensure_database(settings)
+        try:
+            start = time.perf_counter()
+            generate(settings, args.sends, args.events)
+            print(f"generated {args.events:,} events, {args.sends:,} sends in "
+                  f"{time.perf_counter() - start:.1f} s", flush=True)  # fmt: skip
+            profiles = write_profiles_dir(settings)
+            full = dbt_build(settings, profiles, "--full-refresh")
+            print(f"full dbt build: {full:.2f} s", flush=True)
+            incremental: list[float] = []
+            contacts = max(args.sends // 5, 1)
+            for rep in range(args.reps):
+                ch = get_client(settings)
+                try:
+                    first = args.events + rep * args.new_events
+                    insert_events(ch, args.sends, contacts, first, args.new_events, True)
+                finally:
+                    ch.close()
+                seconds = dbt_build(settings, profiles, "--vars", json.dumps(window))
+                incremental.append(seconds)
+                print(f"incremental refresh after {args.new_events:,} new events: "
+                      f"{seconds:.2f} s", flush=True)  # fmt: skip
+        finally:
+            ch = get_client(settings, database=False)
+            try:
+                ch.command(f"drop database if exists `{database}` sync")
+            finally:
+                ch.close()
+    inc = median(incremental)
+    return report(
+        f"analytics refresh ({args.events:,} events, {args.sends:,} sends; full {full:.2f} s,"
+        f" incremental {inc:.2f} s)",
+        [
+            Target("incremental refresh", inc, TARGET_SECONDS, unit=" s"),
+            Target("incremental / full", inc / full, TARGET_RATIO),
+        ],
+    )
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
