@@ -370,10 +370,20 @@ class IngestionConsumer(Service):
 
 
 from murmur.stack.dagster_service import Dagster  # noqa: E402  (subclasses Service, above)
+from murmur.stack.simulator_service import Simulator  # noqa: E402  (local stack only)
 
 # Start order; `dagster` is last (it reads the others' URLs) and only starts when asked.
 SERVICES: dict[str, type[Service]] = {
     cls.name: cls
-    for cls in (Postgres, ClickHouse, Kafka, SmtpSink, Ingestion, IngestionConsumer, Dagster)
+    for cls in (
+        Postgres,
+        ClickHouse,
+        Kafka,
+        SmtpSink,
+        Ingestion,
+        IngestionConsumer,
+        Simulator,
+        Dagster,
+    )
 }
-ON_REQUEST: tuple[str, ...] = ("dagster",)
+ON_REQUEST: tuple[str, ...] = ("simulator", "dagster")
