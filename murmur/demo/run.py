@@ -137,9 +137,24 @@ def _schedule(settings: Settings, account_id: uuid.UUID, campaign_id: int, say: 
         engine.dispose()
 
 
-def run_demo(settings: Settings, options: DemoOptions, say: Say = print) -> DemoResult:
-    """Every step of the demo; raises with the failing step (the caller prints it)."""
+def _refresh(settings: Settings, say: Say) -> None:
+    steps.run_refresh(settings, say)
+    steps.refresh_segments(settings, say)
+
+
+def run_demo(
+    settings: Settings,
+    options: DemoOptions,
+    say: Say = print,
+    refresh: Callable[[Settings, Say], None] = _refresh,
+) -> DemoResult:
+    """Every step of the demo; raises with the failing step (the caller prints it).
+
+    `refresh` runs replication, dbt and the segments; by default as Dagster runs in child
+    processes (`steps.run_refresh`, then the `steps.refresh_segments` hook).
+    """
     from murmur.cli.contacts import ProgressBar
+    from murmur.clickhouse import ensure_database
     from murmur.db.migrate import upgrade
 
     seconds: dict[str, float] = {}
@@ -151,6 +166,7 @@ def run_demo(settings: Settings, options: DemoOptions, say: Say = print) -> Demo
             say("      using the services already running")
     with _step("migrations", say, seconds):
         upgrade(settings.require("postgres_url"))
+        ensure_database(settings.resolved())
     with _step(f"seed {options.contacts:,} contacts and import them", say, seconds):
         bar = ProgressBar()
         try:
@@ -163,9 +179,8 @@ def run_demo(settings: Settings, options: DemoOptions, say: Say = print) -> Demo
         finally:
             bar.close()
         _say_seed(seeded, say)
-    with _step("Dagster: replication and dbt (analytics_refresh)", say, seconds):
-        steps.run_refresh(settings, say)
-        steps.refresh_segments(settings, say)
+    with _step("Dagster: replication, dbt and segments", say, seconds):
+        refresh(settings, say)
     campaign_id = seeded.campaigns[content.SEND_CAMPAIGN]
     with _step("schedule the newsletter", say, seconds):
         campaign_id = _schedule(settings, seeded.account_id, campaign_id, say)
@@ -191,8 +206,7 @@ def run_demo(settings: Settings, options: DemoOptions, say: Say = print) -> Demo
             posted = sum(int(v) for v in ledger.get("events", {}).values())
             steps.wait_for_events(settings, campaign_id, posted, say, options.timeout)
     with _step("Dagster: analytics refresh", say, seconds):
-        steps.run_refresh(settings, say)
-        steps.refresh_segments(settings, say)
+        refresh(settings, say)
     report = campaign_report(settings, seeded.account_id, campaign_id)
     say("Summary (from the campaign_performance and deliverability marts):")
     for line in format_report(report):
