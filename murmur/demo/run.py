@@ -25,6 +25,7 @@ from murmur.demo.summary import campaign_report, format_report
 from murmur.settings import Settings
 
 Say = Callable[[str], None]
+SENSOR_GRACE = 180.0  # seconds for the sensor to move the campaign out of `scheduled`
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,13 @@ def _step(name: str, say: Say, seconds: dict[str, float]) -> Iterator[None]:
     say(f"    done in {seconds[name]:.1f}s")
 
 
-def _stack_up(settings: Settings, say: Say, dagster: bool) -> threading.Thread | None:
+class _DagsterUp(threading.Thread):
+    """`murmur stack up dagster` in the background; `errors` holds why it failed, if it did."""
+
+    errors: list[str]
+
+
+def _stack_up(settings: Settings, say: Say, dagster: bool) -> _DagsterUp | None:
     """Every service but Dagster now; Dagster in a thread (it takes a while to load)."""
     from murmur.stack.manager import STACK_UP_SERVICES, Stack, configured_ports
 
@@ -73,7 +80,8 @@ def _stack_up(settings: Settings, say: Say, dagster: bool) -> threading.Thread |
         except Exception as exc:
             errors.append(str(exc))
 
-    thread = threading.Thread(target=start, name="dagster-up", daemon=True)
+    thread = _DagsterUp(target=start, name="dagster-up", daemon=True)
+    thread.errors = errors
     thread.start()
     say("      dagster: starting in the background (webserver + daemon)")
     return thread
@@ -189,8 +197,13 @@ def run_demo(
         if dagster_thread is not None:
             say("      waiting for the Dagster service to answer ...")
             dagster_thread.join(timeout=options.timeout)
+            for error in dagster_thread.errors:
+                say(f"      dagster did not start: {error}")
         if _running(settings, "dagster") is not None:
             say("      due_campaigns_sensor launches one run per shard (ticks every 15 s)")
+            if not steps.wait_for_launch(settings, campaign_id, say, SENSOR_GRACE):
+                say(f"      no run launched in {SENSOR_GRACE:.0f}s: sending without Dagster")
+                procs = steps.send_without_dagster(settings, campaign_id, say)
         else:
             procs = steps.send_without_dagster(settings, campaign_id, say)
         counters = steps.wait_for_send(settings, campaign_id, say, options.timeout, procs)

@@ -74,12 +74,22 @@ def user_password(seed: int, email: str) -> str:
     return "".join(rng.choice(alphabet) for _ in range(16))
 
 
+# The audit log is append-only (a trigger refuses deletes) and erasures are the record of a
+# GDPR request: a reset keeps both.
+KEPT_ON_RESET = frozenset({"audit_log", "erasures"})
+
+
 def _account_tables() -> list[sa.Table]:
-    return [t for t in metadata.sorted_tables if "account_id" in t.c]
+    return [
+        t for t in metadata.sorted_tables if "account_id" in t.c and t.name not in KEPT_ON_RESET
+    ]
 
 
 def reset_account(conn: sa.Connection, account_id: uuid.UUID) -> None:
-    """Delete every row of the account, in every table (there are no foreign keys)."""
+    """Delete the account's rows in every table but the audit log and erasures (no FKs)."""
+    from murmur.domain.audit import audit
+
+    audit(conn, account_id, ACTOR, "demo.reset", "account", account_id)
     jobs = sa.select(import_jobs.c.import_id).where(import_jobs.c.account_id == account_id)
     conn.execute(import_errors.delete().where(import_errors.c.import_id.in_(jobs)))
     for table in _account_tables():

@@ -138,6 +138,27 @@ def send_without_dagster(
     return procs
 
 
+def wait_for_launch(settings: Settings, campaign_id: int, say: Say, grace: float) -> bool:
+    """True once the campaign left `scheduled` (a shard froze its audience) within `grace` s."""
+    from murmur.db.engine import make_engine
+    from murmur.domain.sending import campaign_row
+
+    engine = make_engine(settings.require("postgres_url"), pool_size=1, max_overflow=1)
+
+    def launched() -> bool:
+        with engine.connect() as conn:
+            return bool(campaign_row(conn, campaign_id)["status"] != "scheduled")
+
+    try:
+        wait_until(launched, grace, f"a run of campaign {campaign_id}", interval=1.0)
+    except TimeoutError:
+        return False
+    finally:
+        engine.dispose()
+    say("      the sensor launched the send")
+    return True
+
+
 def wait_for_send(
     settings: Settings,
     campaign_id: int,
