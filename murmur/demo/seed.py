@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import secrets
 import string
 import uuid
 from collections.abc import Callable
@@ -308,7 +307,10 @@ def new_campaign_copy(settings: Settings, account_id: uuid.UUID, campaign_id: in
             if row is None:
                 raise RuntimeError(f"campaign {campaign_id} is gone")
             values: dict[str, Any] = {k: row[k] for k in ("subject", "template_id", "segment_id")}
-            values["name"] = f"{row['name'].split(' #')[0]} #{secrets.token_hex(3)}"
+            base = str(row["name"]).split(" #")[0]
+            same = campaigns.c.account_id == account_id, campaigns.c.name.startswith(base)
+            runs = conn.execute(sa.select(sa.func.count()).where(*same)).scalar_one()
+            values["name"] = f"{base} #{int(runs) + 1}"
             return int(create_campaign(conn, account_id, values, ACTOR)["campaign_id"])
     finally:
         engine.dispose()

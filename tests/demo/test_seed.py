@@ -11,7 +11,7 @@ from argon2 import PasswordHasher
 from murmur.cli import main
 from murmur.db.engine import make_engine
 from murmur.db.tables import campaigns, contacts, segments, suppressions, templates, users
-from murmur.demo.seed import SeedOptions, seed
+from murmur.demo.seed import SeedOptions, new_campaign_copy, seed
 from murmur.domain.accounts import verify_api_key
 from murmur.settings import get_settings
 from tests.murmur.conftest import empty_db_url  # noqa: F401  (fixture)
@@ -60,6 +60,16 @@ def test_seed_twice_is_the_same_account_and_reset_starts_over(
         assert again.import_counts["inserted"] == 0
         assert _count(engine, contacts, acc) == 400 and _count(engine, campaigns, acc) == 3
 
+        copy = new_campaign_copy(settings, acc, first.campaigns["Monthly newsletter"])
+        with engine.connect() as conn:
+            name = conn.execute(
+                sa.select(campaigns.c.name, campaigns.c.status).where(
+                    campaigns.c.campaign_id == copy
+                )
+            ).one()
+        assert tuple(name) == ("Monthly newsletter #2", "draft")
+
+        # Regression: a reset deleted from the append-only audit_log (its trigger refused).
         fresh = seed(settings, SeedOptions(contacts=50, seed=5, reset=True))
         assert fresh.created and fresh.account_id != acc
         assert (
