@@ -43,7 +43,8 @@ def test_seed_twice_is_the_same_account_and_reset_starts_over(
         assert (_count(engine, templates, acc), _count(engine, campaigns, acc)) == (3, 3)
         with engine.connect() as conn:
             kinds = sorted(conn.execute(sa.select(segments.c.kind)).scalars())
-            hashes = dict(conn.execute(sa.select(users.c.email, users.c.password_hash)).all())
+            rows = conn.execute(sa.select(users.c.email, users.c.password_hash)).all()
+            hashes = {str(e): str(h) for e, h in rows}
             assert verify_api_key(conn, first.api_key) is not None
         assert kinds == ["criteria", "criteria", "criteria", "dbt"]
         for email, _role, password in first.users:

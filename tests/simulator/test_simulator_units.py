@@ -101,7 +101,7 @@ def test_plans_repeat_for_a_seed_and_follow_the_rates(tmp_path: Path) -> None:
 def test_apple_recipients_get_machine_opens_the_receiver_classifies_as_such(tmp_path: Path) -> None:
     config = _config(tmp_path)
     sent = parse_message("k", _message("x@me.com"))
-    agents = Counter()
+    agents: Counter[str | None] = Counter()
     for record in range(500):
         for step in plan_for(replace(sent, email_record_id=record), config):
             if step.kind in ("machine_open", "open"):
