@@ -15,10 +15,10 @@ $(STAMP): requirements.lock pyproject.toml
 
 install: $(STAMP)
 
+# `murmur demo` brings the stack up and migrates itself; DEMO_ARGS e.g. `--contacts 2000 --reset`
+DEMO_ARGS ?=
 demo: $(STAMP)
-	$(BIN)/murmur stack up
-	$(BIN)/murmur db upgrade
-	$(BIN)/murmur demo
+	$(BIN)/murmur demo $(DEMO_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

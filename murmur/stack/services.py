@@ -371,9 +371,20 @@ class IngestionConsumer(Service):
 
 from murmur.stack.dagster_service import Dagster  # noqa: E402  (subclasses Service, above)
 from murmur.stack.dashboards_service import Dashboards  # noqa: E402
+from murmur.stack.simulator_service import Simulator  # noqa: E402  (local stack only)
 
-# Start order; `dagster` is last (it reads the others' URLs); `dashboards` and `dagster` only
-# start when asked (`murmur stack up`).
-_ORDER = (Postgres, ClickHouse, Kafka, SmtpSink, Ingestion, IngestionConsumer, Dashboards, Dagster)
+# Start order; `dagster` is last (it reads the others' URLs); `simulator`, `dashboards` and
+# `dagster` only start when asked (`murmur stack up`).
+_ORDER = (
+    Postgres,
+    ClickHouse,
+    Kafka,
+    SmtpSink,
+    Ingestion,
+    IngestionConsumer,
+    Simulator,
+    Dashboards,
+    Dagster,
+)
 SERVICES: dict[str, type[Service]] = {cls.name: cls for cls in _ORDER}
-ON_REQUEST: tuple[str, ...] = ("dashboards", "dagster")
+ON_REQUEST: tuple[str, ...] = ("simulator", "dashboards", "dagster")
