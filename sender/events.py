@@ -12,6 +12,7 @@ from murmur.events import EmailEvent
 from murmur.kafka import EVENTS_TOPIC, producer_config
 
 log = logging.getLogger("sender.events")
+POLL_EVERY = 256  # events produced between two polls for delivery reports
 
 
 class EventDeliveryError(RuntimeError):
@@ -27,6 +28,7 @@ class KafkaEventSink:
         self.lock = threading.Lock()
         self.errors: list[str] = []
         self.delivered = 0
+        self.produced = 0
 
     def _done(self, err: KafkaError | None, msg: Message) -> None:
         if err is not None:
@@ -35,16 +37,17 @@ class KafkaEventSink:
             self.delivered += 1
 
     def emit(self, event: EmailEvent) -> None:
+        value, key = event.to_json(), event.kafka_key()  # serialised outside the lock
         with self.lock:
             while True:
                 try:
-                    self.producer.produce(
-                        self.topic, event.to_json(), event.kafka_key(), on_delivery=self._done
-                    )
+                    self.producer.produce(self.topic, value, key, on_delivery=self._done)
                     break
-                except BufferError:
+                except BufferError:  # the local queue is full: serve acks until there is room
                     self.producer.poll(0.1)
-            self.producer.poll(0)
+            self.produced += 1
+            if self.produced % POLL_EVERY == 0:  # acks are served in bulk (and by flush)
+                self.producer.poll(0)
 
     def flush(self, timeout: float = 30.0) -> None:
         with self.lock:

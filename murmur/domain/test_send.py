@@ -21,6 +21,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import sqlalchemy as sa
 
+from murmur.crypto import CryptoError
 from murmur.db.tables import contacts
 from murmur.domain.audit import audit
 from murmur.domain.campaign_content import CampaignContent, campaign_content
@@ -76,6 +77,7 @@ class AddressResult:
 class SendTestReport:
     subject: str  # as sent, `[Test]` prefix included
     addresses: list[AddressResult]
+    warning: str | None = None  # why the mail went out unsigned
 
 
 def load(
@@ -172,8 +174,14 @@ def send_test_mail(
     with engine.connect() as conn:
         content, contact = load(conn, account_id, campaign_id, contact_id)
         domain = content.from_email.rsplit("@", 1)[-1].lower()
-        key = load_key(conn, account_id, domain, secret_key) if secret_key else None
+        warning = None
+        try:
+            key = load_key(conn, account_id, domain, secret_key)
+        except CryptoError as exc:  # the campaign would go out unsigned too (with a warning)
+            key, warning = None, f"sent unsigned: DKIM key of {domain} unusable: {exc}"
     signer = DkimSigner(key.domain, key.selector, key.private_key) if key else None
+    if key is None and warning is None:
+        warning = f"sent unsigned: no DKIM key for {domain} (`murmur dkim keygen {domain}`)"
     renderer = _renderer(content, links, signer)
     parts = _parts(renderer, contact)
     outgoing = []
@@ -203,7 +211,7 @@ def send_test_mail(
                 "signed": signer is not None,
             },
         )
-    return SendTestReport(TEST_PREFIX + parts.subject, results)
+    return SendTestReport(TEST_PREFIX + parts.subject, results, warning)
 
 
 def submit(url: str, mail_from: str, messages: list[tuple[str, bytes]]) -> list[str | None]:

@@ -63,6 +63,7 @@ class TestSendOut(BaseModel):
     contact_id: int | None
     subject: str
     results: list[TestSendAddress]
+    warning: str | None = Field(description="Why the mail went out unsigned (no DKIM key).")
 
 
 def _settings(request: Request) -> Settings:
@@ -144,4 +145,5 @@ async def test_send_campaign(
         "contact_id": body.contact_id,
         "subject": report.subject,
         "results": [dataclasses.asdict(r) for r in report.addresses],
+        "warning": report.warning,
     }

@@ -214,7 +214,7 @@ def test_a_test_send_is_signed_prefixed_audited_and_never_touches_the_ledger(
     )
     assert sent.status_code == 200, sent.text
     body = sent.json()
-    assert body["subject"] == "[Test] Hi Ada"
+    assert body["subject"] == "[Test] Hi Ada" and body["warning"] is None
     assert [(r["address"], r["accepted"]) for r in body["results"]] == [
         (f"qa1@{s.domain}", True),
         (f"qa2@{s.domain}", True),
@@ -279,3 +279,20 @@ def test_test_send_refuses_viewers_too_many_or_bad_addresses_and_a_dead_relay(
             )
         ).scalar_one()
     assert audits == 0  # nothing was sent, nothing logged
+
+
+def test_a_test_send_without_a_dkim_key_goes_out_unsigned_and_says_so(
+    client: TestClient, db_engine: sa.Engine, make_account: MakeAccount, maildir: Path
+) -> None:
+    s = _setup(db_engine, make_account)
+    sent = client.post(
+        f"/api/v1/campaigns/{s.campaign_id}/test-send",
+        headers=auth(s.key),
+        json={"addresses": [f"qa@{s.domain}"]},
+    )
+    assert sent.status_code == 200, sent.text
+    body = sent.json()
+    assert body["subject"] == "[Test] Hi Sample"  # no contact given: the sample contact
+    assert "no DKIM key" in body["warning"] and s.domain in body["warning"]
+    (msg,) = _mailbox_messages(maildir, s.domain)
+    assert msg["DKIM-Signature"] is None and str(msg["Subject"]) == "[Test] Hi Sample"
