@@ -116,6 +116,7 @@ def test_a_campaign_goes_out_through_ses_raw_with_our_headers_and_the_email_id_t
     assert {e.provider_message_id for e in events} == {r.esp_message_id for r in rows}
 
 
+@pytest.mark.slow  # 100 messages at 40/s: 2.5 s at least
 def test_ses_throttling_429_is_backed_off_and_every_message_goes_out_once_under_the_limit(
     db_engine: sa.Engine,
     migrated_db_url: str,
