@@ -62,7 +62,7 @@ def test_a_gmail_limit_holds_for_two_worker_processes_together(
     # The sink stamps a message when it reads it, so a late first arrival (a loaded machine)
     # shortens the span: allow one token's worth of that jitter. Two unshared budgets would
     # show about 2x the limit; bench_rate_limit.py measures the accuracy itself (within 5%).
-    # Regression: at load average 25 this measured 13.4/s against 12/s with no allowance.
+    # (At load average 25 this measured 13.4/s against 12/s with no allowance.)
     observed = (len(times) - burst - 1) / (times[-1] - times[0] + 1 / rate)
     assert observed <= rate * 1.15, f"{observed:.1f}/s through two workers, limit {rate:g}/s"
     yahoo_times = sorted(t for t, rcpt, _ in handler.received if rcpt.endswith("@yahoo.com"))
