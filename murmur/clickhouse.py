@@ -82,3 +82,28 @@ def ensure_database(settings: Settings) -> str:
     finally:
         client.close()
     return t.database
+
+
+def open_optional(settings: Settings) -> Client | None:
+    """A client when ClickHouse is configured and answers; None (with a warning) otherwise.
+
+    For callers that work without ClickHouse but do more with it: the send snapshot evaluates a
+    contact-fields segment live in Postgres either way and, given a client, also records the
+    segment's membership history; segments that need ClickHouse are refused without one.
+    """
+    import logging
+
+    from clickhouse_connect.driver.exceptions import ClickHouseError
+
+    settings = settings.resolved()
+    if not settings.clickhouse_url:
+        return None
+    try:
+        ensure_database(settings)
+        return get_client(settings)
+    except (ClickHouseError, OSError, ValueError) as exc:
+        logging.getLogger("murmur.clickhouse").warning(
+            "ClickHouse is configured but not reachable (%s): segments that need it are refused",
+            exc,
+        )
+        return None

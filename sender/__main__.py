@@ -21,10 +21,12 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from multiprocessing.connection import Connection
 from types import FrameType
 from typing import Any
 
+from murmur.clickhouse import open_optional
 from murmur.db.engine import make_engine
 from murmur.domain.audience import AudienceError
 from murmur.domain.sending import DispatchError
@@ -110,7 +112,7 @@ def _work(job: Job, proc: int) -> dict[str, Any]:
         if args.no_events
         else KafkaEventSink(settings.require("kafka_bootstrap_servers"))
     )
-    store = PgStore(engine)
+    store = PgStore(engine, partial(open_optional, settings))
     messenger = build_router(engine, settings, events)  # ESPs, limits, failover
 
     def progress(pipe: Pipe) -> None:
@@ -153,7 +155,7 @@ def _start(job: Job) -> None:
     """Snapshot the audience once, before the workers fork (each `start` then returns at once)."""
     engine = make_engine(job.settings.require("postgres_url"), pool_size=1, max_overflow=0)
     try:
-        PgStore(engine).start(job.args.campaign_id)
+        PgStore(engine, partial(open_optional, job.settings)).start(job.args.campaign_id)
     finally:
         engine.dispose()  # no connection crosses the fork
 

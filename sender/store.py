@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
+from clickhouse_connect.driver.client import Client
 
 from murmur.domain.campaign_content import campaign_content
 from murmur.domain.errors import InvalidInput
@@ -25,14 +27,24 @@ def _q(name: str) -> sa.TextClause:
 
 
 class PgStore:
-    def __init__(self, engine: sa.Engine) -> None:
+    """`clickhouse` opens a client (or None) for the snapshot: see `murmur.domain.sending`."""
+
+    def __init__(
+        self, engine: sa.Engine, clickhouse: Callable[[], Client | None] | None = None
+    ) -> None:
         self.engine = engine
+        self.clickhouse = clickhouse
 
     def start(self, campaign_id: int) -> Campaign:
         refuse_unless_compliant(self.engine, campaign_id)
-        with self.engine.begin() as conn:
-            row = start_dispatch(conn, campaign_id)
-            return _campaign(conn, row)
+        ch = self.clickhouse() if self.clickhouse is not None else None
+        try:
+            with self.engine.begin() as conn:
+                row = start_dispatch(conn, campaign_id, clickhouse=ch)
+                return _campaign(conn, row)
+        finally:
+            if ch is not None:
+                ch.close()
 
     def status(self, campaign_id: int) -> str:
         with self.engine.connect() as conn:

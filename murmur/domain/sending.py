@@ -5,21 +5,24 @@ everything `murmur.domain.suppression.can_send` refuses, one `queued` row per (c
 in `emails`. `sendable()` is that gate written as one SQL predicate so it applies to a whole
 segment at once; tests check it agrees with `can_send` contact by contact.
 
-"The segment's members right now": given a ClickHouse client, a criteria segment is refreshed
-first (membership and history written, so "who was in S when C went out" has an answer) and a
-dbt segment's last membership is used; the member ids are streamed in blocks into a temporary
-table (COPY, bounded memory) that the Postgres gate joins. Without a client, a criteria segment
-of contact conditions only is evaluated live in Postgres.
+"The segment's members right now": a criteria segment of contact conditions only is evaluated
+live in Postgres (a contact added since the last replication is in the audience); given a
+ClickHouse client its membership and history are refreshed too, so "who was in S when C went
+out" has an answer. A criteria segment with event, engagement or membership conditions is
+refreshed in ClickHouse, and a dbt segment's last membership is used; their member ids are
+streamed in blocks into a temporary table (COPY, bounded memory) that the Postgres gate joins.
 """
 
 from __future__ import annotations
 
+import logging
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
 from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import ClickHouseError
 from sqlalchemy.dialects.postgresql import ARRAY, insert
 
 from murmur.analytics.segments import (
@@ -32,6 +35,7 @@ from murmur.db.tables import campaigns, contacts, emails, erasures, suppressions
 from murmur.domain.audience import segment_query
 from murmur.domain.campaign_checks import CampaignNotReady
 from murmur.domain.campaigns import dispatch_check, fail_campaign, transition
+from murmur.domain.segment_criteria import needs_clickhouse
 from murmur.domain.segment_refresh import (
     SegmentRefreshError,
     compile_row,
@@ -40,6 +44,7 @@ from murmur.domain.segment_refresh import (
 )
 from murmur.domain.suppression import ERASED_PREFIX
 
+log = logging.getLogger("murmur.sending")
 STATES = ("queued", "sending", "sent", "failed", "skipped")
 
 
@@ -75,6 +80,41 @@ def campaign_row(conn: sa.Connection, campaign_id: int, lock: bool = False) -> d
 _MEMBERS = sa.table("snapshot_members", sa.column("contact_id", sa.BigInteger))
 
 
+def _refresh_criteria(
+    conn: sa.Connection, ch: Client, segment: dict[str, Any], now: datetime
+) -> None:
+    """Recompute a criteria segment's ClickHouse membership (and history) as of `now`."""
+    try:
+        compiled = compile_row(segment, now)
+    except SegmentRefreshError as exc:
+        raise DispatchError(str(exc)) from None
+    result = write_membership(
+        ch,
+        account_id=segment["account_id"],
+        segment_id=int(segment["segment_id"]),
+        select_sql=compiled.sql,
+        parameters=compiled.parameters,
+        computed_at=now,
+    )
+    record_refresh(conn, int(segment["segment_id"]), result)
+
+
+def _record_history(
+    conn: sa.Connection, ch: Client, segment: dict[str, Any], now: datetime
+) -> None:
+    """Best effort: the audience does not depend on it, so a ClickHouse failure only warns."""
+    try:
+        ensure_segment_tables(ch)
+        with conn.begin_nested():  # record_refresh's update is undone if the write fails
+            _refresh_criteria(conn, ch, segment, now)
+    except ClickHouseError as exc:
+        log.warning(
+            "segment %s: membership history not recorded (ClickHouse: %s)",
+            segment["segment_id"],
+            str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
+        )
+
+
 def _clickhouse_members(
     conn: sa.Connection, ch: Client, segment: dict[str, Any], now: datetime
 ) -> sa.FromClause:
@@ -82,19 +122,7 @@ def _clickhouse_members(
     account_id, segment_id = segment["account_id"], int(segment["segment_id"])
     ensure_segment_tables(ch)
     if segment["kind"] == "criteria":
-        try:
-            compiled = compile_row(segment, now)
-        except SegmentRefreshError as exc:
-            raise DispatchError(str(exc)) from None
-        result = write_membership(
-            ch,
-            account_id=account_id,
-            segment_id=segment_id,
-            select_sql=compiled.sql,
-            parameters=compiled.parameters,
-            computed_at=now,
-        )
-        record_refresh(conn, segment_id, result)
+        _refresh_criteria(conn, ch, segment, now)
     elif segment_stats(ch, account_id, segment_id).computed_at is None:
         raise DispatchError(
             f"segment {segment_id} ({segment['kind']}) has no membership yet: materialize it first"
@@ -130,9 +158,17 @@ def snapshot(
         raise DispatchError(f"campaign {campaign['campaign_id']}: {exc} in the account") from None
     if segment["status"] != "active":
         raise DispatchError(f"segment {segment['segment_id']} is {segment['status']}")
-    if clickhouse is not None:
-        members = _clickhouse_members(conn, clickhouse, segment, now or datetime.now(UTC))
+    now = now or datetime.now(UTC)
+    if clickhouse is not None and (
+        segment["kind"] != "criteria" or needs_clickhouse(segment["definition"])
+    ):
+        members = _clickhouse_members(conn, clickhouse, segment, now)
     else:
+        # Contact fields only: evaluated live in Postgres, so a contact added since the last
+        # replication is in the audience. The ClickHouse membership is still refreshed (for
+        # the segment's history), from the replicated contacts.
+        if clickhouse is not None:
+            _record_history(conn, clickhouse, segment, now)
         members = segment_query(conn, account_id, campaign["segment_id"]).subquery()
     source = (
         sa.select(

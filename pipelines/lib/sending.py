@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from functools import partial
 
 import sqlalchemy as sa
 
+from murmur.clickhouse import open_optional
 from murmur.db.tables import emails
 from murmur.domain.sending import STATES
 from pipelines.lib.resources import _SettingsResource
@@ -63,7 +65,7 @@ class SenderResource(_SettingsResource):
             shard=shard,
             shards=shards,
         )
-        store = PgStore(engine)
+        store = PgStore(engine, partial(open_optional, settings))
         messenger = build_router(engine, settings, events)  # ESPs, limits, failover
         render = renderer_factory(engine, store, settings, link_minter(settings))
         return Manager(store, messenger, render, events, config, progress), messenger

@@ -22,7 +22,7 @@ from pipelines.defs.sending.partitions import (
     send_partitions,
     shard_key,
 )
-from pipelines.lib.resources import PostgresResource
+from pipelines.lib.resources import ClickHouseResource, PostgresResource
 from pipelines.lib.sending import SenderResource, run_to_end
 from sender.manager import Pipe
 from tests.sender.conftest import (  # noqa: F401  (fixtures)
@@ -47,7 +47,10 @@ def _tracking(monkeypatch: pytest.MonkeyPatch) -> None:
 def _sending(shards: int = SHARDS) -> dg.Definitions:
     """The sending domain alone, with the Postgres resource the analytics domain provides."""
     return dg.Definitions.merge(
-        build_sending_defs(shards), dg.Definitions(resources={"postgres": PostgresResource()})
+        build_sending_defs(shards),
+        dg.Definitions(
+            resources={"postgres": PostgresResource(), "clickhouse": ClickHouseResource()}
+        ),
     )
 
 
@@ -88,7 +91,10 @@ def test_the_shard_dimension_follows_the_setting(monkeypatch: pytest.MonkeyPatch
     from pipelines.defs.sending.definitions import defs as load_sending
 
     loaded = dg.Definitions.merge(
-        load_sending(), dg.Definitions(resources={"postgres": PostgresResource()})
+        load_sending(),
+        dg.Definitions(
+            resources={"postgres": PostgresResource(), "clickhouse": ClickHouseResource()}
+        ),
     )
     partitions = loaded.resolve_job_def(JOB).partitions_def
     assert isinstance(partitions, dg.MultiPartitionsDefinition)
@@ -166,6 +172,7 @@ def test_materializing_both_shards_delivers_each_allowed_recipient_once(
     instance.add_dynamic_partitions(campaign_partitions.name or CAMPAIGN, [str(c.campaign_id)])
     resources: dict[str, object] = {
         "postgres": PostgresResource(url=migrated_db_url, state_dir=str(tmp_path)),
+        "clickhouse": ClickHouseResource(state_dir=str(tmp_path)),
         "sender": SenderResource(
             smtp_url=smtp_url, emit_events=False, batch_size=25, state_dir=str(tmp_path)
         ),
@@ -213,6 +220,7 @@ def test_two_shards_started_together_freeze_the_audience_once_and_never_send_twi
     c = make_campaign(n=200, refused_each=2)
     resources: dict[str, object] = {
         "postgres": PostgresResource(url=migrated_db_url, state_dir=str(tmp_path)),
+        "clickhouse": ClickHouseResource(state_dir=str(tmp_path)),
         "sender": SenderResource(
             smtp_url=smtp_url, emit_events=False, batch_size=20, state_dir=str(tmp_path)
         ),

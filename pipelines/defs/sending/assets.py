@@ -14,6 +14,7 @@ from typing import Any
 import dagster as dg
 import sqlalchemy as sa
 
+from murmur.clickhouse import open_optional
 from murmur.db.engine import make_engine
 from murmur.domain.audience import AudienceError
 from murmur.domain.sending import (
@@ -24,7 +25,7 @@ from murmur.domain.sending import (
     start_dispatch,
 )
 from pipelines.defs.sending.partitions import CAMPAIGN, SHARD
-from pipelines.lib.resources import PostgresResource
+from pipelines.lib.resources import ClickHouseResource, PostgresResource
 from pipelines.lib.sending import SenderResource, run_to_end, shard_counters
 from sender.manager import Pipe
 
@@ -49,11 +50,18 @@ def build_send_assets(shards: int, partitions: dg.MultiPartitionsDefinition) -> 
 
     @dg.asset(partitions_def=partitions, group_name=GROUP, kinds={"postgres"})
     def campaign_audience_snapshot(
-        context: dg.AssetExecutionContext, postgres: PostgresResource
+        context: dg.AssetExecutionContext,
+        postgres: PostgresResource,
+        clickhouse: ClickHouseResource,
     ) -> dg.MaterializeResult[None]:
-        """The campaign's audience frozen in the send ledger: segment now minus unsendable."""
+        """The campaign's audience frozen in the send ledger: segment now minus unsendable.
+
+        A criteria segment is refreshed first (its membership and history in ClickHouse); see
+        `murmur.domain.sending.snapshot`.
+        """
         campaign_id, shard = partition_of(context, partitions)
         engine = _engine(postgres)
+        ch = None
         try:
             refuse_unless_compliant(engine, campaign_id, actor=ACTOR)  # renders: before locks
             with engine.begin() as conn:
@@ -61,12 +69,16 @@ def build_send_assets(shards: int, partitions: dg.MultiPartitionsDefinition) -> 
                 if before["status"] == "sent":
                     row = before
                 else:
-                    row = start_dispatch(conn, campaign_id, actor=ACTOR)
+                    if before["snapshot_at"] is None:
+                        ch = open_optional(clickhouse.settings())
+                    row = start_dispatch(conn, campaign_id, actor=ACTOR, clickhouse=ch)
                 counts = counters(conn, campaign_id)
         except (DispatchError, AudienceError) as exc:
             raise dg.Failure(description=f"campaign {campaign_id}: {exc}") from None
         finally:
             engine.dispose()
+            if ch is not None:
+                ch.close()
         frozen_here = before["snapshot_at"] is None and row["snapshot_at"] is not None
         context.log.info(
             f"campaign {campaign_id} shard {shard}: audience of {counts['total']} "
