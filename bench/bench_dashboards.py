@@ -85,7 +85,7 @@ def _build(ch: Client, events: int) -> None:
     """)
     ch.command(f"""
         create table fct_email_events engine = MergeTree
-        partition by toYYYYMM(event_date) order by (event_date, event_id) as
+        partition by toYYYYMM(event_date) order by (event_type, event_date, event_id) as
         with number % {sends} as s
         select
             toString(cityHash64(number)) as event_id, toInt64(s + 1) as email_record_id,

@@ -64,7 +64,8 @@ EVENTS_DDL = """create table if not exists fct_email_events (
     campaign_id Nullable(Int64), contact_id Nullable(Int64), event_type String,
     bounce_type Nullable(String), url Nullable(String), is_machine_open Bool,
     event_date Date, event_at DateTime64(3, 'UTC'), ingested_at DateTime64(3, 'UTC')
-) engine = MergeTree partition by toYYYYMM(event_date) order by (event_date, event_id)"""
+) engine = MergeTree partition by toYYYYMM(event_date)
+order by (event_type, event_date, event_id)"""
 LISTMONK_DDL = [
     """create table subscribers (id bigint primary key, uuid uuid not null, email text not null,
         name text not null, attribs jsonb not null default '{}', status text not null,

@@ -21,7 +21,8 @@ MART_DDL = (
         campaign_id Nullable(Int64), contact_id Nullable(Int64), event_type String,
         bounce_type Nullable(String), url Nullable(String), is_machine_open Bool,
         event_date Date, event_at DateTime64(3, 'UTC'), ingested_at DateTime64(3, 'UTC')
-    ) engine = MergeTree partition by toYYYYMM(event_date) order by (event_date, event_id)""",
+    ) engine = MergeTree partition by toYYYYMM(event_date)
+    order by (event_type, event_date, event_id)""",
     """create table if not exists contact_engagement (
         contact_id Int64, account_id UUID, recency_bucket String,
         engagement_score UInt8, last_engaged_at Nullable(DateTime64(3, 'UTC'))

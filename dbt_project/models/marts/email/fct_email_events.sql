@@ -3,7 +3,7 @@
         materialized='incremental',
         incremental_strategy='delete+insert',
         unique_key='event_date',
-        order_by='(event_date, event_id)',
+        order_by='(event_type, event_date, event_id)',
         partition_by='toYYYYMM(event_date)',
         tags=['daily'],
     )
