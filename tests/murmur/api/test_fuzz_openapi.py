@@ -64,6 +64,13 @@ def _plant(value: Any, data: st.DataObject) -> Any:
     return value
 
 
+def _server_error(path: str, response: Any) -> bool:
+    """A 5xx, except the documented 503 of `POST /segments/{id}/refresh` without a Dagster."""
+    if response.status_code == 503 and path.endswith("/refresh"):
+        return "Dagster is not configured" not in response.text
+    return bool(response.status_code >= 500)
+
+
 @pytest.fixture(scope="module")
 def api_settings(
     migrated_db_url: str, clickhouse_url: str, tmp_path_factory: pytest.TempPathFactory
@@ -126,7 +133,7 @@ def _fuzz(operation: APIOperation, mode: GenerationMode, headers: dict[str, str]
     )
     def run(case: schemathesis.Case) -> None:
         response = case.call(headers=headers)
-        assert response.status_code < 500, (
+        assert not _server_error(case.path, response), (
             f"{case.method} {case.formatted_path} -> {response.status_code}: "
             f"{response.text[:300]}\n{case.as_curl_command()}"
         )
@@ -160,7 +167,7 @@ def _fuzz_hostile(operation: APIOperation, client: TestClient, headers: dict[str
         elif not isinstance(case.body, _NOT_SET):
             return  # multipart uploads are fuzzed by the schemathesis pass
         response = client.request(case.method, url, **kwargs)
-        assert response.status_code < 500, (
+        assert not _server_error(case.path, response), (
             f"{case.method} {url[:300]} -> {response.status_code}: {response.text[:300]}\n"
             f"{kwargs.get('content', '')[:300]}"
         )
