@@ -262,9 +262,12 @@ def _connect(scheme: str, host: str, port: int | None, starttls: str) -> smtplib
 
 
 def _send_one(conn: smtplib.SMTP, mail_from: str, rcpt: str, data: bytes) -> str | None:
+    options = [] if rcpt.isascii() and mail_from.isascii() else ["SMTPUTF8"]
     try:
-        conn.sendmail(mail_from, [rcpt], data)
+        conn.sendmail(mail_from, [rcpt], data, mail_options=options)
         return None
+    except smtplib.SMTPNotSupportedError:  # raised before MAIL FROM: the session is intact
+        return "the relay does not accept non-ASCII addresses (no SMTPUTF8)"
     except smtplib.SMTPRecipientsRefused as exc:
         code, text = exc.recipients.get(rcpt, (0, b""))
         reason = f"{code} {text.decode(errors='replace')}"
