@@ -26,7 +26,7 @@ from murmur.db.tables import contacts
 from murmur.domain.audit import audit
 from murmur.domain.campaign_content import CampaignContent, campaign_content
 from murmur.domain.campaigns import get_campaign
-from murmur.domain.dkim import load_key
+from murmur.domain.dkim import DkimError, load_key
 from murmur.domain.errors import DomainError, InvalidInput, NotFound
 from murmur.domain.rendering import SAMPLE_CONTACT, RenderError
 from murmur.rendering.dkim import DkimSigner
@@ -177,7 +177,7 @@ def send_test_mail(
         warning = None
         try:
             key = load_key(conn, account_id, domain, secret_key)
-        except CryptoError as exc:  # the campaign would go out unsigned too (with a warning)
+        except (CryptoError, DkimError) as exc:  # the campaign would go out unsigned too
             key, warning = None, f"sent unsigned: DKIM key of {domain} unusable: {exc}"
     signer = DkimSigner(key.domain, key.selector, key.private_key) if key else None
     if key is None and warning is None:
