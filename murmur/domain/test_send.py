@@ -26,7 +26,7 @@ from murmur.db.tables import contacts
 from murmur.domain.audit import audit
 from murmur.domain.campaign_content import CampaignContent, campaign_content
 from murmur.domain.campaigns import get_campaign
-from murmur.domain.dkim import load_key
+from murmur.domain.dkim import DkimError, load_key
 from murmur.domain.errors import DomainError, InvalidInput, NotFound
 from murmur.domain.rendering import SAMPLE_CONTACT, RenderError
 from murmur.rendering.dkim import DkimSigner
@@ -177,7 +177,7 @@ def send_test_mail(
         warning = None
         try:
             key = load_key(conn, account_id, domain, secret_key)
-        except CryptoError as exc:  # the campaign would go out unsigned too (with a warning)
+        except (CryptoError, DkimError) as exc:  # the campaign would go out unsigned too
             key, warning = None, f"sent unsigned: DKIM key of {domain} unusable: {exc}"
     signer = DkimSigner(key.domain, key.selector, key.private_key) if key else None
     if key is None and warning is None:
@@ -262,9 +262,12 @@ def _connect(scheme: str, host: str, port: int | None, starttls: str) -> smtplib
 
 
 def _send_one(conn: smtplib.SMTP, mail_from: str, rcpt: str, data: bytes) -> str | None:
+    options = [] if rcpt.isascii() and mail_from.isascii() else ["SMTPUTF8"]
     try:
-        conn.sendmail(mail_from, [rcpt], data)
+        conn.sendmail(mail_from, [rcpt], data, mail_options=options)
         return None
+    except smtplib.SMTPNotSupportedError:  # raised before MAIL FROM: the session is intact
+        return "the relay does not accept non-ASCII addresses (no SMTPUTF8)"
     except smtplib.SMTPRecipientsRefused as exc:
         code, text = exc.recipients.get(rcpt, (0, b""))
         reason = f"{code} {text.decode(errors='replace')}"

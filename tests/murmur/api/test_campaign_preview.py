@@ -7,6 +7,7 @@ import mailbox
 import re
 import uuid
 from collections.abc import Iterator
+from email.header import decode_header, make_header
 from email.message import Message
 from html import unescape
 from pathlib import Path
@@ -296,3 +297,23 @@ def test_a_test_send_without_a_dkim_key_goes_out_unsigned_and_says_so(
     assert "no DKIM key" in body["warning"] and s.domain in body["warning"]
     (msg,) = _mailbox_messages(maildir, s.domain)
     assert msg["DKIM-Signature"] is None and str(msg["Subject"]) == "[Test] Hi Sample"
+
+
+def test_a_non_ascii_address_goes_out_with_smtputf8(
+    client: TestClient, db_engine: sa.Engine, make_account: MakeAccount, maildir: Path
+) -> None:
+    # Regression: smtplib raised UnicodeEncodeError on RCPT TO, answered as a misleading 422
+    # ("no lone surrogates"); the address now goes with SMTPUTF8.
+    s = _setup(db_engine, make_account)
+    sent = client.post(
+        f"/api/v1/campaigns/{s.campaign_id}/test-send",
+        headers=auth(s.key),
+        json={"addresses": [f"josé@{s.domain}", f"qa@{s.domain}"]},
+    )
+    assert sent.status_code == 200, sent.text
+    assert [r["accepted"] for r in sent.json()["results"]] == [True, True]
+    received = sorted(
+        str(make_header(decode_header(str(m["X-Sink-Rcpt-To"]))))
+        for m in _mailbox_messages(maildir, s.domain)
+    )
+    assert received == [f"josé@{s.domain}", f"qa@{s.domain}"]

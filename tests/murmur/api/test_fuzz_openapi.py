@@ -73,11 +73,15 @@ def _server_error(path: str, response: Any) -> bool:
 
 @pytest.fixture(scope="module")
 def api_settings(
-    migrated_db_url: str, clickhouse_url: str, tmp_path_factory: pytest.TempPathFactory
+    migrated_db_url: str,
+    clickhouse_url: str,
+    smtp_url: str,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Settings:
-    """The API's settings with a real ClickHouse, so `/campaigns/{id}/analytics` is fuzzed too.
+    """The API's settings with a real ClickHouse, so `/campaigns/{id}/analytics` is fuzzed too,
+    and an SMTP relay and tracking links, so are `/preview` and `/test-send`.
 
-    (Without ClickHouse that endpoint answers its documented 503.)
+    (Without them those endpoints answer their documented 503.)
     """
     state: Path = tmp_path_factory.mktemp("fuzz-state")
     settings = get_settings(
@@ -85,6 +89,9 @@ def api_settings(
         state_dir=state,
         clickhouse_url=clickhouse_url,
         clickhouse_database=f"fuzz_{uuid.uuid4().hex[:12]}",
+        smtp_url=smtp_url,
+        tracking_base_url="https://track.fuzz.example",
+        tracking_secret="fuzz-tracking-secret",
     )
     ensure_database(settings)
     return settings
