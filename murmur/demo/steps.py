@@ -81,7 +81,8 @@ def _stream(
         for line in proc.stdout or ():
             out.write(line)
             if any(mark in line for mark in marks):
-                say(f"      {line.strip()[-150:]}")
+                parts = line.strip().split(" - ")  # date - dagster - LEVEL - job - run - pid - …
+                say(f"      {' - '.join(parts[-3:])[:160]}")
         return proc.wait()
 
 
