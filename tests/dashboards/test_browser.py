@@ -40,7 +40,7 @@ PAGES: dict[str, list[str]] = {
     "Overview": ["Sends", "66.7%", "75.0%", "25.0%"],
     "Campaign report": ["Sends", "75.0%", "Top links", "Download CSV"],
     "Deliverability": ["25.000%", "0.3%"],
-    "Segments": ["Members", "Engaged", "subscribed"],
+    "Segments": ["Members", "criteria", "Definition", "subscribed"],
     "Contact 360": ["Search by email"],
     "Campaigns": ["Progress", "December draft"],
     "Pipeline health": ["Dead letters (DLQ)", "Last runs", "Asset checks"],
