@@ -42,7 +42,7 @@ PAGES: dict[str, list[str]] = {
     "Deliverability": ["25.000%", "0.3%"],
     "Segments": ["Members", "criteria", "Definition", "subscribed"],
     "Contact 360": ["Search by email"],
-    "Campaigns": ["Progress", "December draft"],
+    "Campaigns": ["Create a campaign", "Progress", "Preview"],
     "Pipeline health": ["Dead letters (DLQ)", "Last runs", "Asset checks"],
     "Services": ["Local services"],
 }
