@@ -65,7 +65,7 @@ def complaint_rate(df: pd.DataFrame, by: str, title: str) -> Any:
             x="threshold:Q",
             color=alt.Color(
                 "line:N",
-                scale=alt.Scale(range=["#d62728", "#ff7f0e"]),
+                scale=alt.Scale(domain=list(rules["line"]), range=["#d62728", "#ff7f0e"]),
                 title="thresholds",
             ),
         )

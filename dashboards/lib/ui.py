@@ -55,9 +55,12 @@ def timezone_picker() -> str:
     zones = sorted({default_timezone(), *COMMON_ZONES}) + sorted(
         available_timezones() - {default_timezone(), *COMMON_ZONES}
     )
-    if "tz" not in st.session_state:
-        st.session_state["tz"] = default_timezone()
-    return str(st.sidebar.selectbox("Time zone", zones, key="tz"))
+    # kept in our own key: a widget's key is dropped when the user moves to another page
+    current = str(st.session_state.get("tz_choice") or default_timezone())
+    index = zones.index(current) if current in zones else zones.index("UTC")
+    value = str(st.sidebar.selectbox("Time zone", zones, index=index))
+    st.session_state["tz_choice"] = value
+    return value
 
 
 def period_picker(now: dt.datetime | None = None) -> Period:
