@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import dataclasses
+import uuid
 from typing import Annotated, Any
 
+import sqlalchemy as sa
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
 from murmur.api.deps import Editor, Engine, Viewer
 from murmur.api.types import MAX_ID, Email, IdPath
+from murmur.db.tables import campaigns
 from murmur.domain import test_send
+from murmur.domain.errors import NotFound
 from murmur.rendering.links import TrackingLinkMinter, link_minter
 from murmur.settings import Settings, SettingsError
 
@@ -71,6 +75,18 @@ def _settings(request: Request) -> Settings:
     return settings
 
 
+def _require_campaign(engine: sa.Engine, account_id: uuid.UUID, campaign_id: int) -> None:
+    """404 for a campaign of another account, before any configuration answer (a 503)."""
+    with engine.connect() as conn:
+        found = conn.execute(
+            sa.select(campaigns.c.campaign_id).where(
+                campaigns.c.campaign_id == campaign_id, campaigns.c.account_id == account_id
+            )
+        ).first()
+    if found is None:
+        raise NotFound.of("campaign", campaign_id)
+
+
 def _links(settings: Settings) -> TrackingLinkMinter:
     try:
         return link_minter(settings)
@@ -93,6 +109,7 @@ def preview_campaign(
     tokens bind no email record, so viewing a preview never records an open for the contact.
     422 when the template does not render for this contact; 404 for an unknown contact.
     """
+    _require_campaign(engine, principal.account_id, campaign_id)
     links = _links(_settings(request))
     with engine.connect() as conn:
         result = test_send.preview(conn, principal.account_id, campaign_id, contact_id, links)
@@ -119,6 +136,7 @@ async def test_send_campaign(
     counters; audit-logged. 200 lists each address as accepted or refused (with the relay's
     answer); 502 when the relay cannot be reached; 503 when no relay is configured.
     """
+    _require_campaign(engine, principal.account_id, campaign_id)
     settings = _settings(request)
     links = _links(settings)
     try:

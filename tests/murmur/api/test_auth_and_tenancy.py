@@ -26,6 +26,7 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("PATCH", "/api/v1/templates/{template_id}"): {"name": "changed"},
     ("POST", "/api/v1/campaigns"): {"name": "c", "subject": "s"},
     ("PATCH", "/api/v1/campaigns/{campaign_id}"): {"name": "changed"},
+    ("POST", "/api/v1/campaigns/{campaign_id}/test-send"): {"addresses": ["qa@example.com"]},
     ("POST", "/api/v1/suppressions"): {"email": "x@example.com"},
     ("POST", "/api/v1/users"): {"email": "u@example.com", "password": "long-enough-pw"},
     ("POST", "/api/v1/api-keys"): {"role": "viewer"},
