@@ -108,7 +108,10 @@ with guard("the preview"):
 with guard("the test send"):
     st.subheader("Send a test")
     if not preview.test_send_available():
-        st.caption("Test sends arrive with the sender's test-send function (not installed yet).")
+        st.caption(
+            "Test sends need an SMTP relay (MURMUR_SMTP_URL) and tracking links "
+            "(MURMUR_TRACKING_SECRET, MURMUR_TRACKING_BASE_URL), or the local stack."
+        )
     else:
         to = st.text_input("Send a test to", key="test-to")
         if st.button("Send test", disabled=not editor or not to.strip()):

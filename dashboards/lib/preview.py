@@ -1,36 +1,32 @@
-"""Campaign preview and test send behind one small adapter.
+"""Campaign preview and test send for the Campaigns page, through `murmur.domain.test_send`.
 
-The preview and test-send domain functions are being added to `murmur.domain` separately; until
-then the preview renders the campaign's subject and template here with the domain's sandboxed
-renderer (`murmur.domain.rendering.render`, the contact's `template_context`), and the test send
-reports that it is not available. To switch over, point `PREVIEW_FUNCTION` / `TEST_SEND_FUNCTION`
-at the domain functions ("module:function"): they are looked up when called, and used when present.
-
-Expected signatures: `preview(conn, account_id, campaign_id, contact_id) -> {"subject", "html",
-"text"}` and `test_send(conn, account_id, campaign_id, to_email, actor) -> object`.
+The preview is the mail as the sender builds it (`murmur.domain.test_send.preview`: the pinned
+template version, tracking links, footer) when tracking links are configured
+(`MURMUR_TRACKING_SECRET` and `MURMUR_TRACKING_BASE_URL`, or a running local stack); without them
+it falls back to the subject and template rendered with the domain's sandboxed renderer. Test
+sends go through `murmur.domain.test_send.send_test_mail` (the platform SMTP relay, `[Test]`
+subject, audit-logged, never the ledger) and need the tracking links and `MURMUR_SMTP_URL`.
 """
 
 from __future__ import annotations
 
-import importlib
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import sqlalchemy as sa
 
 from murmur.db.tables import contacts, templates
+from murmur.domain import test_send as test_send_domain
 from murmur.domain.campaigns import get_campaign
+from murmur.domain.errors import NotFound
 from murmur.domain.rendering import render
 from murmur.domain.template_context import template_context
-
-PREVIEW_FUNCTION = "murmur.domain.preview:preview_campaign"
-TEST_SEND_FUNCTION = "murmur.domain.preview:send_test"
+from murmur.rendering.links import LinkMinter, link_minter
+from murmur.settings import SettingsError, get_settings
 
 
 class TestSendUnavailable(RuntimeError):
-    """No test-send function is installed yet."""
+    """Test sends need settings this app does not have (the message says which)."""
 
 
 @dataclass(frozen=True)
@@ -40,24 +36,24 @@ class Preview:
     text: str
 
 
-def _lookup(path: str) -> Callable[..., Any] | None:
-    module, _, name = path.partition(":")
+def _links() -> LinkMinter | None:
     try:
-        found = getattr(importlib.import_module(module), name, None)
-    except ImportError:
+        return link_minter(get_settings())
+    except SettingsError:
         return None
-    return found if callable(found) else None
 
 
 def preview(
     conn: sa.Connection, account_id: uuid.UUID, campaign_id: int, contact_id: int
 ) -> Preview:
     """The campaign rendered for one contact of the account (LookupError when either is absent)."""
-    domain = _lookup(PREVIEW_FUNCTION)
-    if domain is not None:
-        out = domain(conn, account_id, campaign_id, contact_id)
-        get = out.get if isinstance(out, dict) else (lambda k: getattr(out, k))
-        return Preview(str(get("subject")), str(get("html")), str(get("text") or ""))
+    links = _links()
+    if links is not None:
+        try:
+            shown = test_send_domain.preview(conn, account_id, campaign_id, contact_id, links)
+        except NotFound as exc:
+            raise LookupError(str(exc)) from None
+        return Preview(shown.parts.subject, shown.parts.html, shown.parts.text)
     campaign = get_campaign(conn, account_id, campaign_id)
     if campaign is None:
         raise LookupError(f"campaign {campaign_id} not found")
@@ -100,13 +96,32 @@ def data_url(html: str) -> str:
 
 
 def test_send_available() -> bool:
-    return _lookup(TEST_SEND_FUNCTION) is not None
+    return _links() is not None and bool(get_settings().resolved().smtp_url)
 
 
 def test_send(
     conn: sa.Connection, account_id: uuid.UUID, campaign_id: int, to_email: str, actor: str
-) -> Any:
-    domain = _lookup(TEST_SEND_FUNCTION)
-    if domain is None:
-        raise TestSendUnavailable("test sends are not available in this version yet")
-    return domain(conn, account_id, campaign_id, to_email, actor)
+) -> test_send_domain.SendTestReport:
+    """One test mail to `to_email`; TestSendUnavailable without links or relay, or if refused."""
+    links = _links()
+    settings = get_settings().resolved()
+    if links is None or not settings.smtp_url:
+        raise TestSendUnavailable(
+            "test sends need MURMUR_SMTP_URL and the tracking settings "
+            "(MURMUR_TRACKING_SECRET, MURMUR_TRACKING_BASE_URL) or a running local stack"
+        )
+    report = test_send_domain.send_test_mail(
+        conn.engine,
+        account_id,
+        campaign_id,
+        [to_email],
+        None,
+        links,
+        settings.smtp_url,
+        settings.secret_key or "",
+        actor,
+    )
+    refused = [r for r in report.addresses if not r.accepted]
+    if refused:
+        raise TestSendUnavailable(f"the relay refused {to_email}: {refused[0].reason}")
+    return report
