@@ -63,7 +63,11 @@ class Change:
     at: str
 
 
-# (provider, type, seconds since epoch of the row's 10-second bucket, count)
+# Events are counted in buckets this wide. A bucket overlapping a rate change counts after it,
+# so it must be short: with 10-second buckets, the deferrals that caused a halving were still
+# counted after it on a fast machine, and the rate kept halving instead of recovering.
+BUCKET_MS = 100
+# (provider, type, seconds since epoch of the row's bucket, count)
 HealthRows = Iterable[tuple[str, str, float, int]]
 
 
@@ -94,7 +98,9 @@ def clickhouse_reader(client: Any, database: str) -> Callable[[float], HealthRow
             select transform(lower(ifNull(recipient_domain, '')), [{domains}], [{keys}],
                              'other') as provider,
                    type,
-                   toUnixTimestamp(toStartOfInterval(timestamp, interval 10 second)) as at,
+                   toUnixTimestamp64Milli(
+                       toStartOfInterval(timestamp, interval {BUCKET_MS} millisecond)
+                   ) / 1000 as at,
                    count() as n
             from `{database}`.events
             where timestamp >= fromUnixTimestamp64Milli({int(since * 1000)})
@@ -185,7 +191,7 @@ def _health(
 ) -> Health:
     sent = deferred = bounced = 0
     for p, kind, at, n in rows:
-        if p != provider or at + 10 <= start:  # buckets wholly before the provider's start
+        if p != provider or at + BUCKET_MS / 1000 <= start:  # wholly before the start
             continue
         if kind == "send":
             sent += n

@@ -6,7 +6,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from murmur.settings import SettingsError, get_settings
-from sender.adaptive import AdaptiveConfig, Health, decide
+from sender.adaptive import AdaptiveConfig, Health, _health, decide
 from sender.circuit import CircuitBreaker, CircuitConfig
 from sender.esp import ses, smtp
 from sender.esp.backoff import Backoff, hint_from_header, hint_from_text
@@ -112,3 +112,17 @@ def test_provider_rate_limit_settings_are_parsed_and_bad_ones_name_the_variable(
     for bad in ("hotmail=3", "gmail", "gmail=fast", "gmail=0"):
         with pytest.raises(SettingsError, match="MURMUR_PROVIDER_RATE_LIMITS"):
             get_settings(provider_rate_limits=bad)
+
+
+@pytest.mark.unit
+def test_deferrals_half_a_second_before_a_rate_change_do_not_count_after_it() -> None:
+    # Regression: events were bucketed by 10 s and a bucket overlapping the change counted after
+    # it, so on a fast machine the deferrals behind a halving were counted again and the rate
+    # kept halving instead of recovering (CI: "the Gmail rate to recover a step did not happen").
+    change = 1_000_000.0
+    rows = [
+        ("gmail", "deferral", change - 0.5, 40),  # the bucket of the deferrals that caused it
+        ("gmail", "send", change - 0.5, 50),
+        ("gmail", "send", change + 0.3, 30),  # clean sends afterwards
+    ]
+    assert _health("gmail", rows, change) == Health(30, 0, 0)
