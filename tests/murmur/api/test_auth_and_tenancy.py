@@ -15,6 +15,8 @@ from tests.murmur.conftest import MakeAccount, auth
 
 pytestmark = pytest.mark.integration
 
+# ses without credentials uses the default AWS chain, so no MURMUR_SECRET_KEY is needed
+ESP_BODY = {"name": "relay", "kind": "ses", "settings": {"region": "eu-west-1"}}
 BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/v1/contacts"): {"email": "new@example.com"},
     ("PATCH", "/api/v1/contacts/{contact_id}"): {"first_name": "Changed"},
@@ -31,6 +33,8 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/v1/users"): {"email": "u@example.com", "password": "long-enough-pw"},
     ("POST", "/api/v1/api-keys"): {"role": "viewer"},
     ("PATCH", "/api/v1/account"): {"name": "changed"},
+    ("POST", "/api/v1/esps"): ESP_BODY,
+    ("PATCH", "/api/v1/esps/{esp_id}"): {"name": "changed"},
 }
 OWN_TAGS = {
     "account",
@@ -42,8 +46,10 @@ OWN_TAGS = {
     "segments",
     "templates",
     "campaigns",
+    "esps",
 }
 ADMIN_ONLY = re.compile(r"^/api/v1/(users|api-keys)|/export$|/erase$")
+ADMIN_WRITES = ("/api/v1/account", "/api/v1/esps")  # readable by viewers, changed by admins
 
 
 def _own_routes(app: FastAPI) -> list[tuple[str, str]]:
@@ -81,6 +87,7 @@ def _seed(client: TestClient, key: str) -> dict[str, int]:
     ids["api_key_id"] = client.post("/api/v1/api-keys", headers=h, json={"role": "viewer"}).json()[
         "api_key_id"
     ]
+    ids["esp_id"] = client.post("/api/v1/esps", headers=h, json=ESP_BODY).json()["esp_id"]
     return ids
 
 
@@ -125,6 +132,7 @@ def test_every_endpoint_answers_401_without_a_key_or_with_a_bad_or_revoked_one(
             "suppression_id",
             "user_id",
             "api_key_id",
+            "esp_id",
         ),
         1,
     )
@@ -153,9 +161,9 @@ def test_an_editor_key_cannot_manage_users_keys_account_or_gdpr(
     admin_routes = [
         (m, p)
         for m, p in _own_routes(api_app)
-        if ADMIN_ONLY.search(p) or (p == "/api/v1/account" and m == "PATCH")
+        if ADMIN_ONLY.search(p) or (p.startswith(ADMIN_WRITES) and m != "GET")
     ]
-    assert len(admin_routes) >= 8
+    assert len(admin_routes) >= 11
     for method, path in admin_routes:
         response = _call(api_client, method, path, tenants["ids_a"], tenants["editor_a"])
         assert response.status_code == 403, (method, path, response.text)
@@ -191,6 +199,7 @@ def test_no_endpoint_lets_account_a_see_or_change_account_b_objects(
         ("campaign_id", "campaigns"),
         ("suppression_id", "suppressions"),
         ("user_id", "users"),
+        ("esp_id", "esps"),
     ):
         got = api_client.get(f"/api/v1/{path}/{ids_b[name]}", headers=h_b)
         assert got.status_code == 200, path
@@ -209,6 +218,7 @@ def test_lists_only_show_the_callers_account(
         ("suppression_id", "suppressions"),
         ("user_id", "users"),
         ("api_key_id", "api-keys"),
+        ("esp_id", "esps"),
     ):
         items = api_client.get(f"/api/v1/{path}", headers=h_a, params={"limit": 500}).json()
         assert tenants["ids_b"][name] not in {item[name] for item in items["items"]}, path
