@@ -75,17 +75,18 @@ select count(*) filter (where inserted), count(*) filter (where not inserted) fr
 
 
 # The fast path: contacts of the file that exist are updated, the others inserted by a plain
-# INSERT (no ON CONFLICT: no speculative insertion per row). Both read one snapshot, so the
+# INSERT (no ON CONFLICT: no speculative insertion per row). `import_rows` holds one row per
+# address here (the importer dropped the duplicates), so nothing is sorted but the insert (in
+# index order). `incoming` is inlined into each branch: the update computes the new values for
+# the existing contacts only, the insert for the new ones only. Both read one snapshot, so the
 # anti-join and the update never see each other's rows. A contact created by someone else
 # between the snapshot and the insert is a unique violation: the importer then runs _UPSERT.
 _MERGE = """
-with src as materialized (
-    select distinct on (r.email) r.* from import_rows r order by r.email, r.row desc
-), incoming as materialized (
+with incoming as not materialized (
     select s.*, {custom} as new_custom_fields,
            case when sup.email is null then coalesce(s.status, 'subscribed')
                 else {suppressed_status} end as new_status
-    from src s
+    from import_rows s
     left join {suppressions} sup on sup.account_id = {account} and sup.email = s.email
 ), up as (
     update {contacts} as c set
@@ -151,7 +152,10 @@ def _with_fk_triggers(conn: psycopg.Connection[Any]) -> None:
 
 
 def merge(conn: psycopg.Connection[Any], account_id: uuid.UUID, custom_keys: list[str]) -> Any:
-    """Insert the new contacts and update the existing ones; (inserted, updated)."""
+    """Insert the new contacts and update the existing ones; (inserted, updated).
+
+    `import_rows` must hold at most one row per address (see `importer._drop_duplicates`).
+    """
     params = {
         "account": sql.Literal(str(account_id)) + sql.SQL("::uuid"),
         "custom": _custom_fields_sql(custom_keys),
