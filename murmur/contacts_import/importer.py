@@ -24,34 +24,31 @@ from __future__ import annotations
 import io
 import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import asdict, dataclass
+from datetime import datetime
 from typing import Any
 
 import polars as pl
 import psycopg
 import sqlalchemy as sa
 from psycopg import sql
-from sqlalchemy.dialects.postgresql import UUID
 
 from murmur.contacts_import.errors import ImportFailed
 from murmur.contacts_import.merge import merge
+from murmur.contacts_import.pipeline import prefetch
 from murmur.contacts_import.reader import CsvFile, iter_batches
+from murmur.contacts_import.rejects import (
+    drop_duplicates,
+    later,
+    reject_erased,
+    reject_future_consent,
+)
 from murmur.contacts_import.rows import CONTACT_COLUMNS, ERROR_SCHEMA, ROW, validate_batch
 from murmur.contacts_import.store import WALL_CLOCK, ProgressFn, execute, lock_job
-from murmur.db.tables import erasures, import_errors, import_jobs
+from murmur.db.tables import import_errors, import_jobs
 from murmur.domain.audit import audit_insert
-from murmur.domain.consent import IN_THE_FUTURE, MAX_CLOCK_SKEW
-from murmur.domain.suppression import email_sha256_sql, erasure_gate
-
-ERASED_REASON = "erased: this address was erased on request (GDPR) and cannot be imported again"
-# the temp table, as far as the Core statements below need it (its columns vary per file)
-_ROWS = sa.table(
-    "import_rows",
-    sa.column("row", sa.BigInteger),
-    sa.column("email", sa.Text),
-    sa.column("consent_at", sa.DateTime(timezone=True)),
-)
-_ERROR_COLUMNS = ("import_id", "row_number", "column_name", "reason", "value")
+from murmur.domain.suppression import erasure_gate
 
 
 @dataclass(frozen=True)
@@ -91,99 +88,6 @@ def _copy_frames(
         _copy_frame(conn, statement, frame)
 
 
-def _error_rows(
-    import_id: uuid.UUID,
-    column: str,
-    rows: sa.FromClause,
-    reason: sa.ColumnElement[str],
-    value: sa.ColumnElement[str],
-    *where: sa.ColumnElement[bool],
-) -> sa.Insert:
-    """Insert into the error report one row per row of `rows` (which has a `row` column)."""
-    select = sa.select(
-        sa.literal(import_id, UUID(as_uuid=True)), rows.c.row, sa.literal(column), reason, value
-    )
-    return import_errors.insert().from_select(_ERROR_COLUMNS, select.where(*where))
-
-
-def _reject_erased(
-    conn: psycopg.Connection[Any], import_id: uuid.UUID, account_id: uuid.UUID, column: str
-) -> int:
-    """Move rows whose address has an erasure tombstone out of the load, into the report.
-
-    Also blanks reported values of this import that quote an erased address. Run it under the
-    erasure gate, just before the upsert.
-    """
-    mine = erasures.c.account_id == account_id
-    has_erasures = execute(conn, sa.select(sa.exists().where(mine))).fetchone()
-    if not has_erasures or not has_erasures[0]:
-        return 0
-    gone = (
-        sa.delete(_ROWS)
-        .where(mine, erasures.c.email_sha256 == email_sha256_sql(_ROWS.c.email))
-        .returning(_ROWS.c.row)
-        .cte("gone")
-    )
-    insert = _error_rows(import_id, column, gone, sa.literal(ERASED_REASON), sa.literal(""))
-    erased = execute(conn, insert.add_cte(gone))
-    quoted = email_sha256_sql(sa.func.lower(sa.func.btrim(import_errors.c.value)))
-    execute(
-        conn,
-        import_errors.update()
-        .where(
-            import_errors.c.import_id == import_id,
-            import_errors.c.value != "",
-            quoted.in_(sa.select(erasures.c.email_sha256).where(mine)),
-        )
-        .values(value=""),
-    )
-    return erased.rowcount
-
-
-def _reject_future_consent(
-    conn: psycopg.Connection[Any], import_id: uuid.UUID, column: str | None
-) -> int:
-    """Move rows whose consent time is in the future (the domain's clock skew) to the report."""
-    if column is None:
-        return 0
-    gone = (
-        sa.delete(_ROWS)
-        .where(_ROWS.c.consent_at > WALL_CLOCK + MAX_CLOCK_SKEW)
-        .returning(_ROWS.c.row, _ROWS.c.consent_at)
-        .cte("gone")
-    )
-    reason = sa.literal(f"consent time {IN_THE_FUTURE}")
-    value = sa.cast(gone.c.consent_at, sa.Text)
-    return execute(conn, _error_rows(import_id, column, gone, reason, value).add_cte(gone)).rowcount
-
-
-def _drop_duplicates(conn: psycopg.Connection[Any], import_id: uuid.UUID, column: str) -> int:
-    """Report, and drop from the load, rows replaced by a later row with the same address.
-
-    Leaves one row per normalized address in `import_rows`, the last of the file (what `merge`
-    loads). One hash aggregate finds the repeated addresses (rare), so the 1M rows are not sorted.
-    """
-    last = (
-        sa.select(_ROWS.c.email, sa.func.max(_ROWS.c.row).label("last_row"))
-        .group_by(_ROWS.c.email)
-        .having(sa.func.count() > 1)
-        .cte("last")
-    )
-    gone = (
-        sa.delete(_ROWS)
-        .where(_ROWS.c.email == last.c.email, _ROWS.c.row < last.c.last_row)
-        .returning(_ROWS.c.row, _ROWS.c.email, last.c.last_row)
-        .cte("gone")
-    )
-    reason = (
-        sa.literal("duplicate email: row ")
-        + sa.cast(gone.c.last_row, sa.Text)
-        + sa.literal(" has the same address and replaces this one (last row wins)")
-    )
-    insert = _error_rows(import_id, column, gone, reason, gone.c.email)
-    return execute(conn, insert.add_cte(last).add_cte(gone)).rowcount
-
-
 def run_import(
     conn: psycopg.Connection[Any],
     import_id: uuid.UUID,
@@ -214,14 +118,18 @@ def run_import(
         ),
     )
     done = error_rows = 0
+    latest: datetime | None = None  # the latest consent time loaded
     with conn.transaction():
         lock_job(conn, import_id)  # tells `store.fail_interrupted` that this job is alive
+        started = execute(conn, sa.select(WALL_CLOCK)).fetchone()[0]  # type: ignore[index]
         conn.execute("set local work_mem = '256MB'")
         _temp_table(conn, len(cmap.custom))
-        with ThreadPoolExecutor(1) as copier:  # COPY batch k while batch k+1 is validated
+        # parse batch k+1 (a thread) and COPY batch k-1 (another) while batch k is validated
+        with ThreadPoolExecutor(1) as copier, closing(prefetch(iter_batches(csv))) as batches:
             copied: Future[None] = copier.submit(lambda: None)
-            for batch in iter_batches(csv):
+            for batch in batches:
                 good, errors = validate_batch(batch.rows, cmap)
+                latest = later(latest, good.get_column("consent_at"))
                 errors = pl.concat([batch.errors, errors]).select(*ERROR_SCHEMA)
                 errors = errors.with_columns(import_id=pl.lit(str(import_id)))
                 copied.result()  # one statement at a time on `conn`; re-raises a COPY error
@@ -233,10 +141,10 @@ def run_import(
             copied.result()
         consent_at = cmap.fields.get("consent_at")
         consent_column = None if consent_at is None else cmap.header[consent_at]
-        error_rows += _reject_future_consent(conn, import_id, consent_column)
+        error_rows += reject_future_consent(conn, import_id, consent_column, latest, started)
         execute(conn, erasure_gate(account_id, exclusive=True))  # held until commit
-        error_rows += _reject_erased(conn, import_id, account_id, email_column)
-        duplicates = _drop_duplicates(conn, import_id, email_column)
+        error_rows += reject_erased(conn, import_id, account_id, email_column)
+        duplicates = drop_duplicates(conn, import_id, email_column)
         counts = merge(conn, account_id, cmap.custom_keys)
         if counts is None:
             raise ImportFailed("the upsert returned no counts")

@@ -154,7 +154,7 @@ def _with_fk_triggers(conn: psycopg.Connection[Any]) -> None:
 def merge(conn: psycopg.Connection[Any], account_id: uuid.UUID, custom_keys: list[str]) -> Any:
     """Insert the new contacts and update the existing ones; (inserted, updated).
 
-    `import_rows` must hold at most one row per address (see `importer._drop_duplicates`).
+    `import_rows` must hold at most one row per address (see `rejects.drop_duplicates`).
     """
     params = {
         "account": sql.Literal(str(account_id)) + sql.SQL("::uuid"),
