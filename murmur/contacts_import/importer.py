@@ -61,12 +61,12 @@ class ImportResult:
     error_rows: int
 
 
-def _temp_table(conn: psycopg.Connection[Any], n_custom: int) -> None:
-    custom = "".join(f", cf_{k} text" for k in range(n_custom))
+def _temp_table(conn: psycopg.Connection[Any]) -> None:
     conn.execute(
         "create temp table import_rows (row bigint not null, email text not null,"
         " first_name text, last_name text, status text, consent_source text,"
-        f" consent_at timestamptz, consent_ip inet{custom}) on commit drop"
+        " consent_at timestamptz, consent_ip inet,"
+        " custom_fields jsonb not null default '{}') on commit drop"
     )
 
 
@@ -105,10 +105,7 @@ def run_import(
     cmap = csv.columns
     email_column = cmap.header[cmap.fields["email"]]
     copy_rows = sql.SQL("copy import_rows ({}) from stdin (format csv)").format(
-        sql.SQL(", ").join(
-            sql.Identifier(c)
-            for c in (*CONTACT_COLUMNS, *(f"cf_{k}" for k in range(len(cmap.custom))))
-        )
+        sql.SQL(", ").join(sql.Identifier(c) for c in CONTACT_COLUMNS)
     )
     copy_errors = sql.SQL("copy {} ({}) from stdin (format csv)").format(
         sql.Identifier(import_errors.name),
@@ -123,7 +120,7 @@ def run_import(
         lock_job(conn, import_id)  # tells `store.fail_interrupted` that this job is alive
         started = execute(conn, sa.select(WALL_CLOCK)).fetchone()[0]  # type: ignore[index]
         conn.execute("set local work_mem = '256MB'")
-        _temp_table(conn, len(cmap.custom))
+        _temp_table(conn)
         # parse batch k+1 (a thread) and COPY batch k-1 (another) while batch k is validated
         with ThreadPoolExecutor(1) as copier, closing(prefetch(iter_batches(csv))) as batches:
             copied: Future[None] = copier.submit(lambda: None)
@@ -145,7 +142,7 @@ def run_import(
         execute(conn, erasure_gate(account_id, exclusive=True))  # held until commit
         error_rows += reject_erased(conn, import_id, account_id, email_column)
         duplicates = drop_duplicates(conn, import_id, email_column)
-        counts = merge(conn, account_id, cmap.custom_keys)
+        counts = merge(conn, account_id)
         if counts is None:
             raise ImportFailed("the upsert returned no counts")
         inserted, updated = int(counts[0]), int(counts[1])
