@@ -1,9 +1,11 @@
 """Run one import in one transaction, all or nothing.
 
-COPY the validated rows into a temp table, then one statement that updates the contacts of the
-file that exist and inserts the others with a plain INSERT (see `_MERGE`; the foreign key to the
-account is checked once, see `_without_fk_triggers`); errors, counts and the audit entry commit
-with it, so an import either lands completely or not at all.
+Three stages run side by side: a thread parses the next CSV batch (pyarrow), this thread
+validates the current one (polars), another COPYs the previous one into a temp table. Then the
+rejections (`rejects.py`: future consent times, erased addresses, in-file duplicates) leave one
+row per address, and one statement updates the contacts of the file that exist and inserts the
+others with a plain INSERT (`merge.py`; the foreign key to the account is checked once); errors,
+counts and the audit entry commit with it, so an import either lands completely or not at all.
 
 Merge rules (last row of the file wins for a repeated address):
 - an empty cell keeps the contact's current value; custom fields are merged key by key;
