@@ -9,33 +9,32 @@ error report written) and, as the baseline, COPYs it raw into a plain text table
 each, then `--reps` (3) interleaved repetitions. Targets: median import time <= 8x the median raw
 COPY, and peak RSS of this process during an import <= 1 GiB. Exits 1 when one is missed.
 
-Where the time goes (pyinstrument on the import of this bench's 1M-row file, plus EXPLAIN
-ANALYZE of the upsert; 2-core machine shared with other work, so absolute times are inflated):
+Where the time goes (per-phase timers and the Postgres backend's CPU time from /proc, 300k
+rows, A/B on the same machine; it was shared with other work at load average 13-30 while this
+was measured, so wall times were inflated 3-5x and the decisions below rest on CPU times):
 
-- 71% (34 of 48 s; raw COPY 3.2 s) is the one `insert ... on conflict do update` into contacts.
-  Of its 30 s under EXPLAIN: the distinct-on sort 2 s, the insert itself 16.5 s (a heap tuple,
-  three index entries (pkey, unique (account_id, email), (account_id, status)) and their WAL per
-  row), the per-row foreign-key check on contacts.account_id 7.3 s (980k trigger calls).
-  Measured apart in one run: selecting the deduplicated rows 6.3 s, inserting them into a copy of
-  contacts without indexes 22 s, with only the unique index 32 s, into contacts itself (all
-  indexes, FK) 77 s, the full upsert 98 s, against a raw COPY of the file of 8.6 s: the plain
-  insert into this schema alone is ~9x a raw COPY, so the 8x target cannot be met while every
-  row goes through INSERT into contacts with these indexes and this FK (a schema decision).
-  Since then (migration 0007, `murmur/contacts_import/merge.py`): new contacts go through a
-  plain INSERT (the upsert only as a fallback for a concurrent insert of the same address), the
-  FK is checked once per import (account row locked FOR KEY SHARE, row triggers off for the one
-  statement when the role may), and the `(account_id, status)` index became a partial index
-  that subscribed contacts do not enter. A/B of the load step alone on the same 300k staged
-  rows, medians of 3 interleaved (load average 27): old upsert 36.7 s, new 19.9 s (1.84x).
-  The whole bench on that machine (load average 27-28, medians of 3): import 189.1 s, raw COPY
-  15.4 s, 12.28x: under that load the Python side (validation, CSV writing) slows far more
-  than the server's COPY, so the ratio needs the quiet-machine rerun (before: 11.23x at 97.8 s).
-- 10%: validation in polars (4.8 s): emails 1.7 s (fast-path regexes 0.5 s, email_validator for
-  the 1% invalid addresses 0.8 s), timestamps 1.5 s, error frames 0.6 s (now built for bad rows
-  only), trimming 0.5 s.
-- 10%: COPY of the validated rows into the temp table (4.8 s: polars write_csv 1.1 s, server
-  3.2 s); it now runs in a thread while the next batch is validated.
-- duplicate report (window over the temp table) 1.7 s; pyarrow reader 1.2 s; preflight 0.8 s.
+- The load statement is the single-threaded tail of the import: ~12 us of backend CPU per row
+  under that load, 85% of it the INSERT itself (heap tuple, two index entries, 446 bytes of WAL
+  per row: EXPLAIN (ANALYZE, BUFFERS, WAL) on 1M rows), 10% the select feeding it. Measured and
+  rejected: a COPY round trip (COPY (select ...) TO STDOUT, COPY contacts FROM STDIN binary, for
+  COPY's multi-insert) cost more than it saved; dropping the insert's ORDER BY saved nothing.
+- Custom fields: jsonb_build_object + jsonb_strip_nulls cost 2.3 s of backend CPU per 1M rows
+  in the tail (a parse of the same JSON text 1.3 s). polars now builds the object
+  (`rows.custom_fields_json`, 1 s of Python CPU per 1M) and the temp-table COPY parses it, in
+  the load phase where Postgres runs beside Python.
+- Duplicates: one hash aggregate finds the repeated addresses and deletes the replaced rows
+  from the temp table, so the load reads it unsorted and unmaterialized (before: a window sort
+  for the report, then a distinct-on sort and a materialized CTE in the load). Backend CPU of
+  report + load: 4.40 s before, 4.02-4.33 s after per 300k, before the JSON change.
+- Future consent: the DELETE scan of the temp table (0.5 s backend CPU per 1M) is skipped when
+  every loaded consent time is an hour or more inside the limit at the import's start.
+- Preflight: the record-size scan found record ends with a cumsum over every byte; it now
+  searches the quote positions (0.195 -> 0.058 s CPU per 8 MiB chunk, equivalent on random
+  input); preflight 0.50 -> 0.28-0.38 s CPU per 300k rows.
+- Python, per 1M rows (CPU): validation 3.3-4 s (emails 1 s, of which email_validator for the
+  1% invalid addresses 0.75 s; timestamps 0.8 s), pyarrow parsing 1.2 s, CSV writing for the
+  COPY 1 s. Parsing now runs in a thread beside validation (`pipeline.prefetch`), as the COPY
+  already did.
 """
 
 from __future__ import annotations

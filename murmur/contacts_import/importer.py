@@ -1,9 +1,11 @@
 """Run one import in one transaction, all or nothing.
 
-COPY the validated rows into a temp table, then one statement that updates the contacts of the
-file that exist and inserts the others with a plain INSERT (see `_MERGE`; the foreign key to the
-account is checked once, see `_without_fk_triggers`); errors, counts and the audit entry commit
-with it, so an import either lands completely or not at all.
+Three stages run side by side: a thread parses the next CSV batch (pyarrow), this thread
+validates the current one (polars), another COPYs the previous one into a temp table. Then the
+rejections (`rejects.py`: future consent times, erased addresses, in-file duplicates) leave one
+row per address, and one statement updates the contacts of the file that exist and inserts the
+others with a plain INSERT (`merge.py`; the foreign key to the account is checked once); errors,
+counts and the audit entry commit with it, so an import either lands completely or not at all.
 
 Merge rules (last row of the file wins for a repeated address):
 - an empty cell keeps the contact's current value; custom fields are merged key by key;
@@ -24,34 +26,31 @@ from __future__ import annotations
 import io
 import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import asdict, dataclass
+from datetime import datetime
 from typing import Any
 
 import polars as pl
 import psycopg
 import sqlalchemy as sa
 from psycopg import sql
-from sqlalchemy.dialects.postgresql import UUID
 
 from murmur.contacts_import.errors import ImportFailed
 from murmur.contacts_import.merge import merge
+from murmur.contacts_import.pipeline import prefetch
 from murmur.contacts_import.reader import CsvFile, iter_batches
+from murmur.contacts_import.rejects import (
+    drop_duplicates,
+    later,
+    reject_erased,
+    reject_future_consent,
+)
 from murmur.contacts_import.rows import CONTACT_COLUMNS, ERROR_SCHEMA, ROW, validate_batch
 from murmur.contacts_import.store import WALL_CLOCK, ProgressFn, execute, lock_job
-from murmur.db.tables import erasures, import_errors, import_jobs
+from murmur.db.tables import import_errors, import_jobs
 from murmur.domain.audit import audit_insert
-from murmur.domain.consent import IN_THE_FUTURE, MAX_CLOCK_SKEW
-from murmur.domain.suppression import email_sha256_sql, erasure_gate
-
-ERASED_REASON = "erased: this address was erased on request (GDPR) and cannot be imported again"
-# the temp table, as far as the Core statements below need it (its columns vary per file)
-_ROWS = sa.table(
-    "import_rows",
-    sa.column("row", sa.BigInteger),
-    sa.column("email", sa.Text),
-    sa.column("consent_at", sa.DateTime(timezone=True)),
-)
-_ERROR_COLUMNS = ("import_id", "row_number", "column_name", "reason", "value")
+from murmur.domain.suppression import erasure_gate
 
 
 @dataclass(frozen=True)
@@ -64,12 +63,12 @@ class ImportResult:
     error_rows: int
 
 
-def _temp_table(conn: psycopg.Connection[Any], n_custom: int) -> None:
-    custom = "".join(f", cf_{k} text" for k in range(n_custom))
+def _temp_table(conn: psycopg.Connection[Any]) -> None:
     conn.execute(
         "create temp table import_rows (row bigint not null, email text not null,"
         " first_name text, last_name text, status text, consent_source text,"
-        f" consent_at timestamptz, consent_ip inet{custom}) on commit drop"
+        " consent_at timestamptz, consent_ip inet,"
+        " custom_fields jsonb not null default '{}') on commit drop"
     )
 
 
@@ -91,87 +90,6 @@ def _copy_frames(
         _copy_frame(conn, statement, frame)
 
 
-def _error_rows(
-    import_id: uuid.UUID,
-    column: str,
-    rows: sa.FromClause,
-    reason: sa.ColumnElement[str],
-    value: sa.ColumnElement[str],
-    *where: sa.ColumnElement[bool],
-) -> sa.Insert:
-    """Insert into the error report one row per row of `rows` (which has a `row` column)."""
-    select = sa.select(
-        sa.literal(import_id, UUID(as_uuid=True)), rows.c.row, sa.literal(column), reason, value
-    )
-    return import_errors.insert().from_select(_ERROR_COLUMNS, select.where(*where))
-
-
-def _reject_erased(
-    conn: psycopg.Connection[Any], import_id: uuid.UUID, account_id: uuid.UUID, column: str
-) -> int:
-    """Move rows whose address has an erasure tombstone out of the load, into the report.
-
-    Also blanks reported values of this import that quote an erased address. Run it under the
-    erasure gate, just before the upsert.
-    """
-    mine = erasures.c.account_id == account_id
-    has_erasures = execute(conn, sa.select(sa.exists().where(mine))).fetchone()
-    if not has_erasures or not has_erasures[0]:
-        return 0
-    gone = (
-        sa.delete(_ROWS)
-        .where(mine, erasures.c.email_sha256 == email_sha256_sql(_ROWS.c.email))
-        .returning(_ROWS.c.row)
-        .cte("gone")
-    )
-    insert = _error_rows(import_id, column, gone, sa.literal(ERASED_REASON), sa.literal(""))
-    erased = execute(conn, insert.add_cte(gone))
-    quoted = email_sha256_sql(sa.func.lower(sa.func.btrim(import_errors.c.value)))
-    execute(
-        conn,
-        import_errors.update()
-        .where(
-            import_errors.c.import_id == import_id,
-            import_errors.c.value != "",
-            quoted.in_(sa.select(erasures.c.email_sha256).where(mine)),
-        )
-        .values(value=""),
-    )
-    return erased.rowcount
-
-
-def _reject_future_consent(
-    conn: psycopg.Connection[Any], import_id: uuid.UUID, column: str | None
-) -> int:
-    """Move rows whose consent time is in the future (the domain's clock skew) to the report."""
-    if column is None:
-        return 0
-    gone = (
-        sa.delete(_ROWS)
-        .where(_ROWS.c.consent_at > WALL_CLOCK + MAX_CLOCK_SKEW)
-        .returning(_ROWS.c.row, _ROWS.c.consent_at)
-        .cte("gone")
-    )
-    reason = sa.literal(f"consent time {IN_THE_FUTURE}")
-    value = sa.cast(gone.c.consent_at, sa.Text)
-    return execute(conn, _error_rows(import_id, column, gone, reason, value).add_cte(gone)).rowcount
-
-
-def _report_duplicates(conn: psycopg.Connection[Any], import_id: uuid.UUID, column: str) -> int:
-    """Report rows replaced by a later row with the same normalized address."""
-    last_row = sa.func.max(_ROWS.c.row).over(partition_by=_ROWS.c.email).label("last_row")
-    ranked = sa.select(_ROWS.c.row, _ROWS.c.email, last_row).subquery("d")
-    reason = (
-        sa.literal("duplicate email: row ")
-        + sa.cast(ranked.c.last_row, sa.Text)
-        + sa.literal(" has the same address and replaces this one (last row wins)")
-    )
-    later = ranked.c.row < ranked.c.last_row
-    return execute(
-        conn, _error_rows(import_id, column, ranked, reason, ranked.c.email, later)
-    ).rowcount
-
-
 def run_import(
     conn: psycopg.Connection[Any],
     import_id: uuid.UUID,
@@ -189,10 +107,7 @@ def run_import(
     cmap = csv.columns
     email_column = cmap.header[cmap.fields["email"]]
     copy_rows = sql.SQL("copy import_rows ({}) from stdin (format csv)").format(
-        sql.SQL(", ").join(
-            sql.Identifier(c)
-            for c in (*CONTACT_COLUMNS, *(f"cf_{k}" for k in range(len(cmap.custom))))
-        )
+        sql.SQL(", ").join(sql.Identifier(c) for c in CONTACT_COLUMNS)
     )
     copy_errors = sql.SQL("copy {} ({}) from stdin (format csv)").format(
         sql.Identifier(import_errors.name),
@@ -202,14 +117,18 @@ def run_import(
         ),
     )
     done = error_rows = 0
+    latest: datetime | None = None  # the latest consent time loaded
     with conn.transaction():
         lock_job(conn, import_id)  # tells `store.fail_interrupted` that this job is alive
+        started = execute(conn, sa.select(WALL_CLOCK)).fetchone()[0]  # type: ignore[index]
         conn.execute("set local work_mem = '256MB'")
-        _temp_table(conn, len(cmap.custom))
-        with ThreadPoolExecutor(1) as copier:  # COPY batch k while batch k+1 is validated
+        _temp_table(conn)
+        # parse batch k+1 (a thread) and COPY batch k-1 (another) while batch k is validated
+        with ThreadPoolExecutor(1) as copier, closing(prefetch(iter_batches(csv))) as batches:
             copied: Future[None] = copier.submit(lambda: None)
-            for batch in iter_batches(csv):
+            for batch in batches:
                 good, errors = validate_batch(batch.rows, cmap)
+                latest = later(latest, good.get_column("consent_at"))
                 errors = pl.concat([batch.errors, errors]).select(*ERROR_SCHEMA)
                 errors = errors.with_columns(import_id=pl.lit(str(import_id)))
                 copied.result()  # one statement at a time on `conn`; re-raises a COPY error
@@ -221,11 +140,11 @@ def run_import(
             copied.result()
         consent_at = cmap.fields.get("consent_at")
         consent_column = None if consent_at is None else cmap.header[consent_at]
-        error_rows += _reject_future_consent(conn, import_id, consent_column)
+        error_rows += reject_future_consent(conn, import_id, consent_column, latest, started)
         execute(conn, erasure_gate(account_id, exclusive=True))  # held until commit
-        error_rows += _reject_erased(conn, import_id, account_id, email_column)
-        duplicates = _report_duplicates(conn, import_id, email_column)
-        counts = merge(conn, account_id, cmap.custom_keys)
+        error_rows += reject_erased(conn, import_id, account_id, email_column)
+        duplicates = drop_duplicates(conn, import_id, email_column)
+        counts = merge(conn, account_id)
         if counts is None:
             raise ImportFailed("the upsert returned no counts")
         inserted, updated = int(counts[0]), int(counts[1])

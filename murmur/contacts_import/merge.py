@@ -20,22 +20,8 @@ from murmur.contacts_import.store import sql_text
 from murmur.db.tables import contacts, suppressions
 from murmur.domain.suppression import status_for_reason_sql
 
-_JSONB_ARGS = 50  # key/value pairs per jsonb_build_object call (100 arguments at most)
 # the status a suppression imposes, from the domain's rule (`sup` is the joined suppression)
 _SUPPRESSED_STATUS = sql.SQL(sql_text(status_for_reason_sql(sa.literal_column("sup.reason"))))
-
-
-def _custom_fields_sql(keys: list[str]) -> sql.Composable:
-    if not keys:
-        return sql.SQL("'{}'::jsonb")
-    parts = []
-    for start in range(0, len(keys), _JSONB_ARGS):
-        args = sql.SQL(", ").join(
-            sql.SQL("{}, s.{}").format(sql.Literal(key), sql.Identifier(f"cf_{k}"))
-            for k, key in enumerate(keys[start : start + _JSONB_ARGS], start)
-        )
-        parts.append(sql.SQL("jsonb_build_object({})").format(args))
-    return sql.SQL("jsonb_strip_nulls({})").format(sql.SQL(" || ").join(parts))
 
 
 _UPSERT = """
@@ -44,7 +30,7 @@ with src as (
 ), up as (
     insert into {contacts} as c (account_id, email, first_name, last_name, custom_fields, status,
                                consent_source, consent_at, consent_ip)
-    select {account}, s.email, s.first_name, s.last_name, {custom},
+    select {account}, s.email, s.first_name, s.last_name, s.custom_fields,
            case when sup.email is null then coalesce(s.status, 'subscribed')
                 else {suppressed_status} end,
            s.consent_source, s.consent_at, s.consent_ip
@@ -75,23 +61,24 @@ select count(*) filter (where inserted), count(*) filter (where not inserted) fr
 
 
 # The fast path: contacts of the file that exist are updated, the others inserted by a plain
-# INSERT (no ON CONFLICT: no speculative insertion per row). Both read one snapshot, so the
+# INSERT (no ON CONFLICT: no speculative insertion per row). `import_rows` holds one row per
+# address here (the importer dropped the duplicates), so nothing is sorted but the insert (in
+# index order). `incoming` is inlined into each branch: the update computes the new values for
+# the existing contacts only, the insert for the new ones only. Both read one snapshot, so the
 # anti-join and the update never see each other's rows. A contact created by someone else
 # between the snapshot and the insert is a unique violation: the importer then runs _UPSERT.
 _MERGE = """
-with src as materialized (
-    select distinct on (r.email) r.* from import_rows r order by r.email, r.row desc
-), incoming as materialized (
-    select s.*, {custom} as new_custom_fields,
+with incoming as not materialized (
+    select s.*,
            case when sup.email is null then coalesce(s.status, 'subscribed')
                 else {suppressed_status} end as new_status
-    from src s
+    from import_rows s
     left join {suppressions} sup on sup.account_id = {account} and sup.email = s.email
 ), up as (
     update {contacts} as c set
         first_name = coalesce(s.first_name, c.first_name),
         last_name = coalesce(s.last_name, c.last_name),
-        custom_fields = c.custom_fields || s.new_custom_fields,
+        custom_fields = c.custom_fields || s.custom_fields,
         status = case when c.status <> 'subscribed' then c.status else s.new_status end,
         consent_source = coalesce(s.consent_source, c.consent_source),
         consent_at = coalesce(s.consent_at, c.consent_at),
@@ -103,7 +90,7 @@ with src as materialized (
            c.consent_ip)
         is distinct from
           (coalesce(s.first_name, c.first_name), coalesce(s.last_name, c.last_name),
-           c.custom_fields || s.new_custom_fields,
+           c.custom_fields || s.custom_fields,
            case when c.status <> 'subscribed' then c.status else s.new_status end,
            coalesce(s.consent_source, c.consent_source),
            coalesce(s.consent_at, c.consent_at), coalesce(s.consent_ip, c.consent_ip))
@@ -111,7 +98,7 @@ with src as materialized (
 ), ins as (
     insert into {contacts} (account_id, email, first_name, last_name, custom_fields, status,
                             consent_source, consent_at, consent_ip)
-    select {account}, s.email, s.first_name, s.last_name, s.new_custom_fields, s.new_status,
+    select {account}, s.email, s.first_name, s.last_name, s.custom_fields, s.new_status,
            s.consent_source, s.consent_at, s.consent_ip
     from incoming s
     where not exists (
@@ -150,11 +137,13 @@ def _with_fk_triggers(conn: psycopg.Connection[Any]) -> None:
     conn.execute("set local session_replication_role = origin")
 
 
-def merge(conn: psycopg.Connection[Any], account_id: uuid.UUID, custom_keys: list[str]) -> Any:
-    """Insert the new contacts and update the existing ones; (inserted, updated)."""
+def merge(conn: psycopg.Connection[Any], account_id: uuid.UUID) -> Any:
+    """Insert the new contacts and update the existing ones; (inserted, updated).
+
+    `import_rows` must hold at most one row per address (see `rejects.drop_duplicates`).
+    """
     params = {
         "account": sql.Literal(str(account_id)) + sql.SQL("::uuid"),
-        "custom": _custom_fields_sql(custom_keys),
         "contacts": sql.Identifier(contacts.name),
         "suppressions": sql.Identifier(suppressions.name),
         "suppressed_status": _SUPPRESSED_STATUS,

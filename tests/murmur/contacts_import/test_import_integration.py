@@ -6,6 +6,7 @@ import csv
 import hashlib
 import io
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from murmur.api.routes.contact_imports import get_import_options
 from murmur.cli import main
 from murmur.contacts_import import jobs, reader, store
 from murmur.contacts_import.reader import preflight
+from murmur.domain.consent import MAX_CLOCK_SKEW
 from tests.murmur.conftest import MakeAccount, auth
 from tests.murmur.contacts_import.messages import detail_text
 
@@ -329,3 +331,23 @@ def test_rows_with_a_consent_time_in_the_future_are_rejected_naming_the_column(
     [error] = _report(api_client, key, job["import_id"])
     assert (error["row"], error["column"]) == ("2", "Opt-in Date")
     assert "in the future" in error["reason"]
+
+
+# Regression: the future-consent scan is skipped when every consent time is well within the
+# limit at the import's start; a time just past the limit must still be rejected, one just
+# inside accepted.
+def test_consent_times_near_the_future_limit_are_judged_by_the_server_clock(
+    api_client: TestClient, make_account: MakeAccount, migrated_db_url: str
+) -> None:
+    account, key = make_account(role="editor")
+    now = datetime.now(UTC)
+    inside = (now + MAX_CLOCK_SKEW - timedelta(minutes=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    beyond = (now + MAX_CLOCK_SKEW + timedelta(minutes=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    data = f"email,Opt-in Date\r\ninside@example.com,{inside}\r\nbeyond@example.com,{beyond}\r\n"
+    response = _upload(api_client, key, data.encode())
+    assert response.status_code == 202, response.text
+    job = api_client.get(response.headers["Location"], headers=auth(key)).json()
+    assert (job["status"], job["inserted"], job["error_rows"]) == ("succeeded", 1, 1), job
+    assert set(_contacts(migrated_db_url, account)) == {"inside@example.com"}
+    [error] = _report(api_client, key, job["import_id"])
+    assert (error["row"], error["column"]) == ("3", "Opt-in Date")

@@ -13,12 +13,14 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
+import polars as pl
 import psycopg
 import pytest
 
 from murmur.contacts_import.errors import ImportFailed
 from murmur.contacts_import.importer import _temp_table
 from murmur.contacts_import.merge import merge
+from murmur.contacts_import.rows import custom_fields_json
 from tests.murmur.conftest import MakeAccount
 
 pytestmark = pytest.mark.integration
@@ -31,7 +33,7 @@ def conn(migrated_db_url: str) -> Iterator[psycopg.Connection[Any]]:
 
 
 def _stage(conn: psycopg.Connection[Any], emails: list[str]) -> None:
-    _temp_table(conn, 0)
+    _temp_table(conn)
     with (
         conn.cursor() as cur,
         cur.copy("copy import_rows (row, email, first_name) from stdin") as cp,
@@ -60,7 +62,7 @@ def test_new_contacts_are_inserted_and_existing_ones_updated_in_one_load(
         )
     with conn.transaction():
         _stage(conn, ["old@example.com", "same@example.com", "new@example.com"])
-        inserted, updated = merge(conn, account, [])
+        inserted, updated = merge(conn, account)
         role = conn.execute("show session_replication_role").fetchone()
     assert (inserted, updated) == (1, 1)  # same@ is unchanged
     assert role == ("origin",)  # the row triggers are on again after the load
@@ -80,7 +82,7 @@ def test_an_unknown_account_is_refused_and_nothing_is_written(
     with pytest.raises(ImportFailed, match=f"account {ghost} does not exist"):
         with conn.transaction():
             _stage(conn, ["a@example.com"])
-            merge(conn, ghost, [])
+            merge(conn, ghost)
     assert _contacts(conn, ghost) == {}
 
 
@@ -99,7 +101,7 @@ def test_a_contact_created_while_the_load_runs_falls_back_to_the_upsert(
     def load() -> None:
         with psycopg.connect(migrated_db_url) as mine, mine.transaction():
             _stage(mine, ["race@example.com", "calm@example.com"])
-            result["counts"] = merge(mine, account, [])
+            result["counts"] = merge(mine, account)
 
     worker = threading.Thread(target=load)
     worker.start()
@@ -160,7 +162,7 @@ def test_a_role_that_may_not_turn_triggers_off_loads_with_the_per_row_checks(
         with psycopg.connect(user_url) as mine:
             with mine.transaction():
                 _stage(mine, ["plain@example.com"])
-                assert merge(mine, account, []) == (1, 0)
+                assert merge(mine, account) == (1, 0)
                 replica = mine.execute("show session_replication_role").fetchone()
     finally:
         with conn.transaction():
@@ -168,3 +170,25 @@ def test_a_role_that_may_not_turn_triggers_off_loads_with_the_per_row_checks(
             conn.execute(f"drop role {role}")
     assert replica == ("origin",)
     assert _contacts(conn, account) == {"plain@example.com": ("First2", "subscribed")}
+
+
+# Regression: the custom fields' JSON object is now built by polars (rows.custom_fields_json) and
+# parsed by the COPY, instead of jsonb_build_object in the load; it must be the same object.
+def test_the_custom_fields_json_is_the_object_postgres_built_before(
+    conn: psycopg.Connection[Any],
+) -> None:
+    values = ["pro", None, 'a"b\\c', "line\r\nbreak\ttab", "Zoë ☃ \u2028 \x01", "", "{}"]
+    keys = ["plan", 'odd "key"', "empty"]
+    columns = [values, list(reversed(values)), [None] * len(values)]
+    pairs = list(zip(keys, columns, strict=True))
+    series = [(key, pl.Series(col, dtype=pl.String)) for key, col in pairs]
+    built = custom_fields_json(series, len(values)).to_list()
+    for i, text in enumerate(built):
+        args = [v for key, col in pairs for v in (key, col[i])]
+        same = conn.execute(
+            "select %s::jsonb = jsonb_strip_nulls(jsonb_build_object("
+            "%s::text, %s::text, %s::text, %s::text, %s::text, %s::text))",
+            (text, *args),
+        ).fetchone()
+        assert same == (True,), (i, text)
+    assert custom_fields_json([], 2).to_list() == ["{}", "{}"]

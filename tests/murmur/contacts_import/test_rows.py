@@ -31,7 +31,7 @@ def test_good_rows_are_normalized_and_empty_cells_become_null() -> None:
         "consent_source": None,
         "consent_at": None,
         "consent_ip": None,
-        "cf_0": "pro",
+        "custom_fields": '{"plan":"pro"}',
     }
 
 
