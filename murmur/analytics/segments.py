@@ -37,6 +37,10 @@ STALE_STAGE = dt.timedelta(hours=6)
 _RESERVED = ("seg_account", "seg_segment", "seg_at", "seg_open")
 
 _TS = "DateTime64(6, 'UTC')"
+# Settings of the SELECT that computes a segment. An `IN (subquery)` on a table's key column
+# would otherwise also be used for index analysis, which keeps and sorts every element of the
+# set (300k contacts who opened, say) only to find that every granule may hold one of them.
+SELECT_SETTINGS = {"use_index_for_in_with_subqueries": 0}
 
 DDL = (
     f"""create table if not exists `{MEMBERSHIP_TABLE}` (
@@ -152,6 +156,7 @@ def write_membership(
                 f" {{seg_at:{_TS}}} from (select distinct toInt64(contact_id) as contact_id"
                 f" from ({select_sql}) where contact_id is not null)",
                 parameters=params,
+                settings=SELECT_SETTINGS,
             )
         )
         removed, added = _record_history(client, stage, params)
