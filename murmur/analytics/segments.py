@@ -42,13 +42,16 @@ _TS = "DateTime64(6, 'UTC')"
 # set (300k contacts who opened, say) only to find that every granule may hold one of them.
 SELECT_SETTINGS = {"use_index_for_in_with_subqueries": 0}
 
-DDL = (
-    f"""create table if not exists `{MEMBERSHIP_TABLE}` (
+# the membership table's shape, which a stage table must share for REPLACE PARTITION
+_MEMBERSHIP_SHAPE = f"""(
   `account_id` UUID,
   `segment_id` Int64,
   `contact_id` Int64,
   `computed_at` {_TS}
-) engine = MergeTree partition by segment_id order by (account_id, segment_id, contact_id)""",
+) engine = MergeTree partition by segment_id order by (account_id, segment_id, contact_id)"""
+
+DDL = (
+    f"create table if not exists `{MEMBERSHIP_TABLE}` {_MEMBERSHIP_SHAPE}",
     f"""create table if not exists `{HISTORY_TABLE}` (
   `account_id` UUID,
   `segment_id` Int64,
@@ -147,13 +150,14 @@ def write_membership(
         "seg_open": OPEN_END,
     }
     stage = f"{STAGE_PREFIX}{segment_id}_{uuid.uuid4().hex[:12]}"
-    client.command(f"create table `{stage}` as `{MEMBERSHIP_TABLE}`")
     try:
+        # one round trip creates the stage and fills it
         size = _written(
             client.command(
-                f"insert into `{stage}` (account_id, segment_id, contact_id, computed_at)"
-                " select {seg_account:UUID}, {seg_segment:Int64}, contact_id,"
-                f" {{seg_at:{_TS}}} from (select distinct toInt64(contact_id) as contact_id"
+                f"create table `{stage}` {_MEMBERSHIP_SHAPE}"
+                " as select {seg_account:UUID} as account_id, {seg_segment:Int64} as segment_id,"
+                f" contact_id, {{seg_at:{_TS}}} as computed_at"
+                " from (select distinct toInt64(contact_id) as contact_id"
                 f" from ({select_sql}) where contact_id is not null)",
                 parameters=params,
                 settings=SELECT_SETTINGS,

@@ -131,11 +131,11 @@ class _Compiler:
             leaf = self.member(int(node["member_of"]))
         return f"ifNull({leaf}, 0)"
 
-    def in_table(self, table: str, where: str) -> str:
+    def in_table(self, table: str, where: str, column: str = "contact_id") -> str:
         self.bind.tables.add(table)
         final = " final" if table == PII_TABLE else ""
         return (
-            f"contact_id in (select contact_id from {table}{final}"
+            f"contact_id in (select {column} from {table}{final}"
             f" where account_id = {{account:UUID}} and {where})"
         )
 
@@ -206,7 +206,7 @@ class _Compiler:
             where.append(f"bounce_type = {self.bind(node['bounce_type'], 'String')}")
         if node.get("unopened"):
             where.append(
-                "email_record_id not in (select email_record_id from"
+                "email_record_id not in (select assumeNotNull(email_record_id) from"
                 f" {EVENTS_TABLE} where account_id = {{account:UUID}}"
                 f" and event_type = {self.bind('open', 'String')}"
                 " and email_record_id is not null)"
@@ -219,7 +219,8 @@ class _Compiler:
                 " group by contact_id having uniqExact(email_record_id)"
                 f" >= {self.bind(count, 'UInt64')}"
             )
-        return self.in_table(EVENTS_TABLE, condition)
+        # the mart's ids are Nullable, but these are not null: a plain Int64 set builds faster
+        return self.in_table(EVENTS_TABLE, condition, "assumeNotNull(contact_id)")
 
     def window(self, node: dict[str, Any]) -> tuple[datetime | None, datetime | None]:
         if "within_days" in node:
