@@ -39,8 +39,10 @@ _RESERVED = ("seg_account", "seg_segment", "seg_at", "seg_open")
 _TS = "DateTime64(6, 'UTC')"
 # Settings of the SELECT that computes a segment. An `IN (subquery)` on a table's key column
 # would otherwise also be used for index analysis, which keeps and sorts every element of the
-# set (300k contacts who opened, say) only to find that every granule may hold one of them.
-SELECT_SETTINGS = {"use_index_for_in_with_subqueries": 0}
+# set (300k contacts who opened, say) only to find that every granule may hold one of them;
+# and the DISTINCT over `contact_id`, the sorting key of `raw_contacts`, would read it in key
+# order (merging the streams) to deduplicate rows that FINAL already made unique.
+SELECT_SETTINGS = {"use_index_for_in_with_subqueries": 0, "optimize_distinct_in_order": 0}
 
 # the membership table's shape, which a stage table must share for REPLACE PARTITION
 _MEMBERSHIP_SHAPE = f"""(
@@ -205,6 +207,7 @@ def _record_history(client: Client, stage: str, params: dict[str, Any]) -> tuple
             f" {{seg_at:{_TS}}} from ({_OPEN_STAYS})"
             f" where contact_id not in (select contact_id from `{stage}`)",
             parameters=params,
+            settings=SELECT_SETTINGS,
         )
     )
     joined = _written(
@@ -215,6 +218,7 @@ def _record_history(client: Client, stage: str, params: dict[str, Any]) -> tuple
             f" computed_at from `{stage}`"
             f" where contact_id not in (select contact_id from ({_OPEN_STAYS}))",
             parameters=params,
+            settings=SELECT_SETTINGS,
         )
     )
     return left, joined
