@@ -37,11 +37,8 @@ STALE_STAGE = dt.timedelta(hours=6)
 _RESERVED = ("seg_account", "seg_segment", "seg_at", "seg_open")
 
 _TS = "DateTime64(6, 'UTC')"
-# Settings of the SELECT that computes a segment. An `IN (subquery)` on a table's key column
-# would otherwise also be used for index analysis, which keeps and sorts every element of the
-# set (300k contacts who opened, say) only to find that every granule may hold one of them;
-# and the DISTINCT over `contact_id`, the sorting key of `raw_contacts`, would read it in key
-# order (merging the streams) to deduplicate rows that FINAL already made unique.
+# For the SELECT of a segment: no index analysis with IN sets (it keeps and sorts, say, 300k
+# opened contacts to prune no granule), no DISTINCT in key order (it merges the read streams).
 SELECT_SETTINGS = {"use_index_for_in_with_subqueries": 0, "optimize_distinct_in_order": 0}
 
 # the membership table's shape, which a stage table must share for REPLACE PARTITION
@@ -153,7 +150,6 @@ def write_membership(
     }
     stage = f"{STAGE_PREFIX}{segment_id}_{uuid.uuid4().hex[:12]}"
     try:
-        # one round trip creates the stage and fills it
         size = _written(
             client.command(
                 f"create table `{stage}` {_MEMBERSHIP_SHAPE}"
