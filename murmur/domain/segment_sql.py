@@ -21,6 +21,7 @@ the refresh time, `between` is [from, to).
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -58,6 +59,11 @@ EVENT_TYPES = {"opened": "open", "clicked": "click", "received": "delivery", "bo
 _TS = "DateTime64(6, 'UTC')"
 _NUMERIC = "('Int64', 'UInt64', 'Double')"
 _CMP = {"eq": "=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
+# `raw_contacts.custom_fields` is Postgres's text of a jsonb value (murmur.analytics.tables),
+# which escapes only `"`, `\` and control characters: a string value made of these characters
+# appears in it verbatim, between quotes. Testing that substring first spares the JSON parser
+# every contact whose document cannot hold the value (most of them, for an `eq`).
+_VERBATIM = re.compile(r"[A-Za-z0-9 _.,:;@#%&+=?!*()~'-]+")
 
 
 class SegmentSqlError(ValueError):
@@ -125,11 +131,11 @@ class _Compiler:
             leaf = self.member(int(node["member_of"]))
         return f"ifNull({leaf}, 0)"
 
-    def in_table(self, table: str, where: str) -> str:
+    def in_table(self, table: str, where: str, column: str = "contact_id") -> str:
         self.bind.tables.add(table)
         final = " final" if table == PII_TABLE else ""
         return (
-            f"contact_id in (select contact_id from {table}{final}"
+            f"contact_id in (select {column} from {table}{final}"
             f" where account_id = {{account:UUID}} and {where})"
         )
 
@@ -173,7 +179,13 @@ class _Compiler:
             return f"({kind} in {_NUMERIC} and {number} = {self.bind(value, 'Float64')})"
         text = f"JSONExtractString({cf}, {key}) = {self.bind(value, 'String')}"
         # a non-string value extracts as '': only the empty string needs the type test
-        return f"({kind} = 'String' and {text})" if value == "" else f"({text})"
+        if value == "":
+            return f"({kind} = 'String' and {text})"
+        if _VERBATIM.fullmatch(value):
+            # a necessary condition, ~10x cheaper than parsing the JSON: see _VERBATIM
+            literal = self.bind(f'"{value}"', "String")
+            return f"(position({cf}, {literal}) > 0 and {text})"
+        return f"({text})"
 
     def event(self, node: dict[str, Any]) -> str:
         kind: str = node["event"]
@@ -194,7 +206,7 @@ class _Compiler:
             where.append(f"bounce_type = {self.bind(node['bounce_type'], 'String')}")
         if node.get("unopened"):
             where.append(
-                "email_record_id not in (select email_record_id from"
+                "email_record_id not in (select assumeNotNull(email_record_id) from"
                 f" {EVENTS_TABLE} where account_id = {{account:UUID}}"
                 f" and event_type = {self.bind('open', 'String')}"
                 " and email_record_id is not null)"
@@ -207,7 +219,8 @@ class _Compiler:
                 " group by contact_id having uniqExact(email_record_id)"
                 f" >= {self.bind(count, 'UInt64')}"
             )
-        return self.in_table(EVENTS_TABLE, condition)
+        # the mart's ids are Nullable, but these are not null: a plain Int64 set builds faster
+        return self.in_table(EVENTS_TABLE, condition, "assumeNotNull(contact_id)")
 
     def window(self, node: dict[str, Any]) -> tuple[datetime | None, datetime | None]:
         if "within_days" in node:
