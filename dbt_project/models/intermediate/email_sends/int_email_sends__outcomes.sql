@@ -83,8 +83,8 @@ touches as (
 
 final as (
     select
-        -- ids
-        email_record_id,
+        -- ids (never null: the events without a send are left out above)
+        assumeNotNull(email_record_id) as email_record_id,
         contact_id,
         -- dimensions
         event_recipient_domain,
