@@ -47,10 +47,10 @@ from murmur.analytics.tables import SPECS
 from murmur.clickhouse import ensure_database, get_client
 from murmur.settings import Settings, get_settings
 from pipelines.defs.dbt.assets import DAILY_SELECTOR, SEGMENT_SELECTOR
-from pipelines.defs.dbt.project import dbt_executable
+from pipelines.defs.dbt.project import dbt_executable, dbt_project
 from pipelines.lib.dbt.partitions import vars_args
-from pipelines.lib.dbt.refresh import refresh_args
-from pipelines.lib.dbt.target import locked_target
+from pipelines.lib.dbt.refresh import record_views, refresh_args
+from pipelines.lib.dbt.target import locked_target, target_dir
 
 TARGET_SECONDS = 10.0
 TARGET_RATIO = 0.10
@@ -171,6 +171,7 @@ def dbt_build(
             print(done.stdout[-4000:], done.stderr[-2000:], sep="\n")
             raise SystemExit(f"dbt build {' '.join(args)} failed (exit {done.returncode})")
         slowest(target / "run_results.json")
+        record_views(target, dbt_project().manifest_path)  # as the Dagster assets do
     return seconds
 
 
@@ -215,13 +216,18 @@ def main() -> int:
                     first = args.events + rep * args.new_events
                     insert_events(ch, args.sends, contacts, first, args.new_events, True)
                     start = time.perf_counter()  # the refresh job's own look-ups count too
-                    extra = refresh_args(ch)  # what the refresh job adds (pipelines/lib/dbt)
+                    # what the refresh job adds (pipelines/lib/dbt/refresh.py)
+                    extra = refresh_args(
+                        ch, target=target_dir(settings), manifest=dbt_project().manifest_path
+                    )
                     lookups = time.perf_counter() - start
                 finally:
                     ch.close()
                 seconds = lookups + dbt_build(
                     settings, profiles, None,
-                    "--exclude", f"{DAILY_SELECTOR} {SEGMENT_SELECTOR}", *extra,
+                    # the asset's own selection, as dagster-dbt passes it, then the refresh's
+                    "--select", "fqn:*", "--exclude", f"{DAILY_SELECTOR} {SEGMENT_SELECTOR}",
+                    *extra,
                 )  # fmt: skip
                 incremental.append(seconds)
                 print(f"incremental refresh after {args.new_events:,} new events: "

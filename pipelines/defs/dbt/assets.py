@@ -10,7 +10,7 @@ from murmur.analytics.dbt_profile import write_profiles_dir
 from pipelines.defs.dbt.partitions import daily_partitions
 from pipelines.defs.dbt.project import dbt_executable, dbt_project
 from pipelines.lib.dbt.partitions import partition_window_vars, vars_args
-from pipelines.lib.dbt.refresh import refresh_args
+from pipelines.lib.dbt.refresh import record_views, refresh_args
 from pipelines.lib.dbt.target import locked_target
 from pipelines.lib.dbt.translator import DAILY_TAG, MurmurDbtTranslator
 from pipelines.lib.resources import ClickHouseResource
@@ -38,11 +38,13 @@ def _build(
     settings = clickhouse.settings()
     profiles = write_profiles_dir(settings)
     with locked_target(settings, variables) as target:
+        manifest = dbt_project().manifest_path
         if refresh:
             with clickhouse.get_client() as ch:
-                extra = [*extra, *refresh_args(ch)]
+                extra = [*extra, *refresh_args(ch, target=target, manifest=manifest)]
         args = ["build", "--profiles-dir", str(profiles), *vars_args(variables or {}), *extra]
         yield from dbt.cli(args, context=context, target_path=target).stream()
+        record_views(target, manifest)  # reached only when the build succeeded
 
 
 def build_dbt_assets(project: DbtProject) -> list[dg.AssetsDefinition]:
