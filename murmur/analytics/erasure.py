@@ -32,6 +32,7 @@ PER_CONTACT_TABLES: tuple[tuple[str, str], ...] = (
     ("raw_suppressions", "email_sha256"),
     ("events", "contact_id"),
     ("event_recipients", "recipient_sha256"),  # the consumer's restricted table (addresses)
+    ("int_email_sends__outcomes", "contact_id"),  # dbt's per-send intermediate (incremental)
     ("fct_email_events", "contact_id"),
     ("fct_email_sends", "contact_id"),
     ("dim_contacts", "contact_id"),

@@ -92,10 +92,29 @@ def test_the_analytics_cron_must_have_five_fields() -> None:
 def test_schedules_use_the_configured_cron_and_target_todays_partition() -> None:
     from pipelines.defs.analytics.schedules import build_schedules
 
-    refresh, daily = build_schedules("*/15 * * * *")
+    refresh, daily, expectations = build_schedules("*/15 * * * *")
+    assert expectations.job_name == "analytics_expectations"
     assert refresh.cron_schedule == daily.cron_schedule == "*/15 * * * *"
     at = dt.datetime(2026, 11, 2, 10, 15, tzinfo=UTC)
     request = daily(dg.build_schedule_context(scheduled_execution_time=at))
     assert isinstance(request, dg.RunRequest)
     assert request.partition_key == "2026-11-02"
     assert request.run_key == "2026-11-02@2026-11-02T10:15:00+00:00"
+
+
+def test_dbt_runs_keep_one_target_dir_per_profile_and_vars(tmp_path: Path) -> None:
+    from pipelines.lib.dbt.target import locked_target, target_dir
+
+    settings = get_settings(
+        clickhouse_url="http://ch.internal:8123", clickhouse_database="a", state_dir=tmp_path
+    )
+    window = {"min_date": "2026-11-02", "max_date": "2026-11-03"}
+    assert target_dir(settings) == target_dir(settings, {})  # partial parsing is reused
+    assert target_dir(settings).parent == tmp_path / "dbt"
+    assert target_dir(settings, window) != target_dir(settings)  # other vars: another parse
+    other = get_settings(
+        clickhouse_url="http://ch.internal:8123", clickhouse_database="b", state_dir=tmp_path
+    )
+    assert target_dir(other) != target_dir(settings)  # another profile: another parse
+    with locked_target(settings, window) as target:
+        assert target == target_dir(settings, window) and target.is_dir()

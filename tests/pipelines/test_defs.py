@@ -26,3 +26,15 @@ def test_the_workspace_file_loads_the_code_location() -> None:
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "Validation successful for code location murmuration" in done.stderr + done.stdout
+
+
+def test_the_refresh_runs_no_great_expectations_suite_and_their_own_job_does() -> None:
+    # Regression: the 5-minute analytics_refresh ran the contacts suite (GX import 10-35 s)
+    def checks(job: str) -> set[str]:
+        graph = defs.resolve_job_def(job).asset_layer.asset_graph
+        return {key.name for key in graph.asset_check_keys}
+
+    refresh = checks("analytics_refresh")
+    assert "no_erased_contact_left" in refresh
+    assert not refresh & {"contacts_expectations", "events_expectations"}
+    assert checks("analytics_expectations") == {"contacts_expectations", "events_expectations"}

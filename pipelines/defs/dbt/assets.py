@@ -10,6 +10,8 @@ from murmur.analytics.dbt_profile import write_profiles_dir
 from pipelines.defs.dbt.partitions import daily_partitions
 from pipelines.defs.dbt.project import dbt_executable, dbt_project
 from pipelines.lib.dbt.partitions import partition_window_vars, vars_args
+from pipelines.lib.dbt.refresh import record_views, refresh_args
+from pipelines.lib.dbt.target import locked_target
 from pipelines.lib.dbt.translator import DAILY_TAG, MurmurDbtTranslator
 from pipelines.lib.resources import ClickHouseResource
 
@@ -25,10 +27,24 @@ def _build(
     dbt: DbtCliResource,
     clickhouse: ClickHouseResource,
     extra: list[str],
+    variables: dict[str, str] | None = None,
+    refresh: bool = False,
 ) -> Iterator[Any]:
-    profiles = write_profiles_dir(clickhouse.settings())
-    args = ["build", "--profiles-dir", str(profiles), *extra]
-    yield from dbt.cli(args, context=context).stream()
+    """`dbt build` of the selected models in their stable, locked target dir (partial parsing).
+
+    `extra`: more dbt arguments; `variables`: the `--vars`; `refresh`: the scheduled refresh's
+    build, without unit tests and seeds already loaded (pipelines/lib/dbt/refresh.py).
+    """
+    settings = clickhouse.settings()
+    profiles = write_profiles_dir(settings)
+    with locked_target(settings, variables) as target:
+        manifest = dbt_project().manifest_path
+        if refresh:
+            with clickhouse.get_client() as ch:
+                extra = [*extra, *refresh_args(ch, target=target, manifest=manifest)]
+        args = ["build", "--profiles-dir", str(profiles), *vars_args(variables or {}), *extra]
+        yield from dbt.cli(args, context=context, target_path=target).stream()
+        record_views(target, manifest)  # reached only when the build succeeded
 
 
 def build_dbt_assets(project: DbtProject) -> list[dg.AssetsDefinition]:
@@ -46,7 +62,7 @@ def build_dbt_assets(project: DbtProject) -> list[dg.AssetsDefinition]:
         context: dg.AssetExecutionContext, dbt: DbtCliResource, clickhouse: ClickHouseResource
     ) -> Iterator[Any]:
         """Staging, intermediate and mart models (tables rebuilt on every refresh)."""
-        yield from _build(context, dbt, clickhouse, [])
+        yield from _build(context, dbt, clickhouse, [], refresh=True)
 
     @dbt_assets(
         manifest=project.manifest_path,
@@ -62,7 +78,7 @@ def build_dbt_assets(project: DbtProject) -> list[dg.AssetsDefinition]:
         """Incremental models rebuilt day by day (delete+insert of the partition window)."""
         window = context.partition_time_window
         variables = partition_window_vars(window.start, window.end)
-        yield from _build(context, dbt, clickhouse, vars_args(variables))
+        yield from _build(context, dbt, clickhouse, [], variables)
 
     return [analytics_dbt_models, analytics_dbt_daily_models]
 

@@ -1,3 +1,13 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        engine='MergeTree()',
+        order_by='email_record_id',
+        pre_hook="{{ refresh_keys_pre('email_record_id', outcomes_refresh_keys()) }}",
+        post_hook="{{ refresh_keys_post('email_record_id') }}",
+    )
+}}
 {#-
   Per send (email record): what happened to it, from its events.
   - first-touch times are the earliest event of each kind;
@@ -5,15 +15,46 @@
     open;
   - a hard bounce wins over everything: the send is bounced (type hard) even after soft bounces or
     a delivery; soft bounces make it bounced (type soft) only when no delivery followed.
+  Incremental by send (macros/refresh_keys.sql): a refresh rebuilds the sends that have an event
+  ingested since the last build (outcomes_refresh_keys), from every copy of their events, so the
+  latest ingested copy wins exactly as in int_email_events__deduplicated.
 -#}
-with events as (
+-- depends_on: {{ ref('stg_ingestion__email_events') }}
+with
+{% if is_incremental() %}
+refreshed as (
+    select email_record_id from {{ refresh_keys_relation() }}
+),
+
+copies as (
+    -- every copy of every event of the refreshed sends (a newer copy may name another send)
+    select * from {{ ref('stg_ingestion__email_events') }}
+    where event_id in (
+        select event_id from {{ ref('stg_ingestion__email_events') }}
+        where email_record_id in (select email_record_id from refreshed)
+    )
+),
+
+events as (
+    select *
+    from (
+        select * from copies
+        order by event_id, ingested_at desc
+        limit 1 by event_id
+    )
+    where email_record_id in (select email_record_id from refreshed)
+),
+{% else %}
+events as (
     select * from {{ ref('int_email_events__deduplicated') }}
     where email_record_id is not null
 ),
+{% endif %}
 
 touches as (
     select
         email_record_id,
+        any(contact_id) as contact_id,
         any(recipient_domain) as event_recipient_domain,
         minIfOrNull(event_at, event_type = 'send') as first_send_event_at,
         minIfOrNull(event_at, event_type = 'delivery') as first_delivered_at,
@@ -33,15 +74,18 @@ touches as (
         countIf(event_type = 'open' and is_machine_open) as machine_open_count,
         countIf(event_type = 'click') as click_count,
         countIf(event_type = 'bounce' and coalesce(bounce_type, 'undetermined') != 'hard')
-            as soft_bounce_count
+            as soft_bounce_count,
+        count() as event_count,
+        max(ingested_at) as last_ingested_at
     from events
     group by email_record_id
 ),
 
 final as (
     select
-        -- ids
-        email_record_id,
+        -- ids (never null: the events without a send are left out above)
+        assumeNotNull(email_record_id) as email_record_id,
+        contact_id,
         -- dimensions
         event_recipient_domain,
         case
@@ -63,6 +107,7 @@ final as (
         machine_open_count,
         click_count,
         soft_bounce_count,
+        event_count,
         -- timestamps
         first_send_event_at,
         first_delivered_at,
@@ -78,7 +123,9 @@ final as (
         first_clicked_at,
         last_clicked_at,
         first_complained_at,
-        first_unsubscribed_at
+        first_unsubscribed_at,
+        last_ingested_at,
+        {{ run_stamp() }} as built_at
     from touches
 )
 

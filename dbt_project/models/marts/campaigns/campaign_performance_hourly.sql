@@ -2,32 +2,37 @@
 {#-
   Per campaign and hour: each send counted once per outcome, in the hour its outcome first
   happened (sent, delivered, bounced, first open, first human open, first click, complaint,
-  unsubscribe), so summing the hours gives campaign_performance's totals.
+  unsubscribe), so summing the hours gives campaign_performance's totals. One aggregation per
+  outcome (a few columns each), then their sum per hour.
 -#}
+{%- set outcomes = [
+    ('sends', 'sent_at', 'true'),
+    ('delivered', 'delivered_at', 'is_delivered'),
+    ('bounced', 'bounced_at', 'is_bounced'),
+    ('unique_opens', 'first_opened_at', 'true'),
+    ('unique_human_opens', 'first_human_opened_at', 'true'),
+    ('unique_clicks', 'first_clicked_at', 'true'),
+    ('complained', 'complained_at', 'true'),
+    ('unsubscribed', 'unsubscribed_at', 'true'),
+] %}
 with sends as (
     select * from {{ ref('fct_email_sends') }}
 ),
 
-touches as (
+per_outcome as (
+    {%- for measure, at, flag in outcomes %}
     select
         account_id,
         campaign_id,
-        touch.1 as measure,
-        toStartOfHour(assumeNotNull(touch.2)) as hour_at
+        toStartOfHour(toDateTime64(assumeNotNull({{ at }}), 6, 'UTC')) as hour_at,
+        {%- for other, _, _ in outcomes %}
+        {{ 'count()' if other == measure else 'toUInt64(0)' }} as {{ other }}{{ ',' if not loop.last }}
+        {%- endfor %}
     from sends
-    array join arrayFilter(
-        t -> t.2 is not null,
-        [
-            tuple('sends', sent_at),
-            tuple('delivered', if(is_delivered, delivered_at, null)),
-            tuple('bounced', if(is_bounced, bounced_at, null)),
-            tuple('unique_opens', first_opened_at),
-            tuple('unique_human_opens', first_human_opened_at),
-            tuple('unique_clicks', first_clicked_at),
-            tuple('complained', complained_at),
-            tuple('unsubscribed', unsubscribed_at)
-        ]
-    ) as touch
+    where {{ flag }} and {{ at }} is not null
+    group by account_id, campaign_id, hour_at
+    {{ 'union all' if not loop.last }}
+    {%- endfor %}
 ),
 
 final as (
@@ -38,15 +43,10 @@ final as (
         -- timestamps
         hour_at,
         -- measures
-        countIf(measure = 'sends') as sends,
-        countIf(measure = 'delivered') as delivered,
-        countIf(measure = 'bounced') as bounced,
-        countIf(measure = 'unique_opens') as unique_opens,
-        countIf(measure = 'unique_human_opens') as unique_human_opens,
-        countIf(measure = 'unique_clicks') as unique_clicks,
-        countIf(measure = 'complained') as complained,
-        countIf(measure = 'unsubscribed') as unsubscribed
-    from touches
+        {%- for measure, _, _ in outcomes %}
+        sum({{ measure }}) as {{ measure }}{{ ',' if not loop.last }}
+        {%- endfor %}
+    from per_outcome
     group by account_id, campaign_id, hour_at
 )
 

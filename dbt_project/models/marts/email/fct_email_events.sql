@@ -14,24 +14,52 @@
   the last day already built. IP addresses, user agents and diagnostics (which may quote an
   address) stay out of the marts.
 -#}
-with events as (
+{%- set window -%}
+    {%- if var('min_date') and var('max_date') -%}
+    toDate(event_at) >= toDate('{{ var("min_date") }}')
+        and toDate(event_at) < toDate('{{ var("max_date") }}')
+    {%- elif is_incremental() -%}
+    toDate(event_at) >= (select coalesce(max(event_date), toDate(0)) from {{ this }})
+    {%- endif -%}
+{%- endset %}
+-- depends_on: {{ ref('stg_ingestion__email_events') }}
+with
+{% if window %}
+copies as (
+    -- every copy of every event with a copy in the window: the latest ingested copy wins
+    -- (as in int_email_events__deduplicated) even when it lies outside the window
+    select * from {{ ref('stg_ingestion__email_events') }}
+    where event_id in (
+        select event_id from {{ ref('stg_ingestion__email_events') }} where {{ window }}
+    )
+),
+
+windowed as (
+    select *
+    from (
+        select * from copies
+        order by event_id, ingested_at desc
+        limit 1 by event_id
+    )
+    where {{ window }}
+),
+
+ledger as (
+    -- the sends of the window's events (read again rather than deduplicated again)
+    select * from {{ ref('stg_postgres__emails') }}
+    where email_record_id in (
+        select email_record_id from {{ ref('stg_ingestion__email_events') }} where {{ window }}
+    )
+),
+{% else %}
+windowed as (
     select * from {{ ref('int_email_events__deduplicated') }}
 ),
 
 ledger as (
     select * from {{ ref('stg_postgres__emails') }}
 ),
-
-windowed as (
-    select *
-    from events
-    {% if var('min_date') and var('max_date') %}
-    where toDate(event_at) >= toDate('{{ var("min_date") }}')
-        and toDate(event_at) < toDate('{{ var("max_date") }}')
-    {% elif is_incremental() %}
-    where toDate(event_at) >= (select coalesce(max(event_date), toDate(0)) from {{ this }})
-    {% endif %}
-),
+{% endif %}
 
 final as (
     select

@@ -1,15 +1,33 @@
-{{ config(order_by='(account_id, campaign_id, email_record_id)') }}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        order_by='(account_id, campaign_id, email_record_id)',
+        pre_hook="{{ refresh_keys_pre('email_record_id', fct_email_sends_refresh_keys()) }}",
+        post_hook="{{ refresh_keys_post('email_record_id') }}",
+    )
+}}
 {#-
   One row per send (the seed's Emails entity): a ledger row that was sent, or is being sent, or
   that events already speak of. `status` follows the seed's vocabulary, the furthest the send got:
   clicked > opened > bounced > delivered > sent (a machine open counts as opened).
+  Incremental by send (macros/refresh_keys.sql): a refresh rebuilds the sends whose outcome, ledger
+  row, campaign or account sending domain, contact domain or mailbox provider changed since the
+  last build (fct_email_sends_refresh_keys), and drops those that left the ledger.
 -#}
+-- depends_on: {{ source('postgres', 'raw_emails') }}
 with ledger as (
     select * from {{ ref('stg_postgres__emails') }}
+    {% if is_incremental() %}
+    where {{ refreshed_keys('email_record_id') }}
+    {% endif %}
 ),
 
 outcomes as (
     select * from {{ ref('int_email_sends__outcomes') }}
+    {% if is_incremental() %}
+    where {{ refreshed_keys('email_record_id') }}
+    {% endif %}
 ),
 
 campaigns as (
@@ -22,6 +40,9 @@ accounts as (
 
 contacts as (
     select * from {{ ref('stg_postgres__contacts') }}
+    {% if is_incremental() %}
+    where contact_id in (select contact_id from ledger)
+    {% endif %}
 ),
 
 providers as (
@@ -38,6 +59,7 @@ sends as (
         ledger.esp as esp,
         ledger.queued_at as queued_at,
         ledger.sent_at as sent_at,
+        ledger.synced_at as ledger_synced_at,
         outcomes.email_record_id is not null as has_events,
         outcomes.bounce_type as bounce_type,
         outcomes.is_delivered as is_delivered,
@@ -94,6 +116,7 @@ final as (
             else 'sent'
         end as status,
         -- flags
+        sends.has_events as has_events,
         coalesce(sends.is_delivered, false) as is_delivered,
         coalesce(sends.is_bounced, false) as is_bounced,
         coalesce(sends.is_hard_bounced, false) as is_hard_bounced,
@@ -118,7 +141,10 @@ final as (
         sends.first_clicked_at as first_clicked_at,
         sends.last_clicked_at as last_clicked_at,
         sends.first_complained_at as complained_at,
-        sends.first_unsubscribed_at as unsubscribed_at
+        sends.first_unsubscribed_at as unsubscribed_at,
+        -- lineage: when the ledger row was replicated, and the run that built this row
+        sends.ledger_synced_at as ledger_synced_at,
+        {{ run_stamp() }} as built_at
     from sends
     left join providers on providers.domain = sends.recipient_domain
 )

@@ -16,7 +16,8 @@ renamed as (
         has_error,
         -- timestamps
         queued_at,
-        sent_at
+        sent_at,
+        _synced_at as synced_at
     from source
 )
 
