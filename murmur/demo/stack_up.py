@@ -6,10 +6,18 @@ then Dagster (webserver + daemon, the slowest to load) start in a background thr
 The demo waits for the services before the first Dagster run and for Dagster before the send.
 What the thread printed is kept and said when the demo waits for it, so it never breaks the
 seed's progress bar.
+
+The Dagster it starts refreshes the analytics hourly, from an hour after the demo started,
+instead of every 5 minutes (`MURMUR_ANALYTICS_CRON`, unless set): the demo materializes what
+it shows itself, and a scheduled full refresh (replication, every dbt model with its tests,
+the segments, the ingestion expectations) in the middle of the demo only competed with it for
+the two cores, and rebuilt the same tables at the same time.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -18,6 +26,7 @@ from murmur.settings import Settings
 
 Say = Callable[[str], None]
 FIRST = ("postgres", "clickhouse")  # what the migrations and the seed need
+CRON_VARIABLE = "MURMUR_ANALYTICS_CRON"
 
 
 class Background(threading.Thread):
@@ -76,6 +85,11 @@ class Background(threading.Thread):
             say(f"      dagster did not start: {error}")
 
 
+def hourly_cron(now: dt.datetime) -> str:
+    """Every hour at the minute before `now`'s: the first tick comes about an hour later."""
+    return f"{(now.minute - 1) % 60} * * * *"
+
+
 def stack_up(settings: Settings, say: Say, dagster: bool) -> Background:
     """Postgres and ClickHouse now; every other service, then Dagster, in the background."""
     from murmur.stack.manager import STACK_UP_SERVICES, Stack, configured_ports
@@ -83,6 +97,12 @@ def stack_up(settings: Settings, say: Say, dagster: bool) -> Background:
     first = [n for n in STACK_UP_SERVICES if n in FIRST]
     Stack(settings.state_dir, first, configured_ports(settings)).up(say=lambda m: say(f"      {m}"))
     rest = [n for n in STACK_UP_SERVICES if n not in FIRST and n != "dagster"]
+    if dagster and not os.environ.get(CRON_VARIABLE):
+        os.environ[CRON_VARIABLE] = hourly_cron(dt.datetime.now(dt.UTC))
+        say(
+            f"      Dagster's analytics schedules: hourly from an hour from now "
+            f"({CRON_VARIABLE}={os.environ[CRON_VARIABLE]!r}), the demo runs its own refreshes"
+        )
     background = Background(settings, rest, dagster)
     background.start()
     say(f"      {', '.join(rest)}: starting in the background while the demo seeds")
