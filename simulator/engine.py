@@ -31,6 +31,7 @@ from simulator.sendgrid import Signer, event_for
 log = logging.getLogger("simulator")
 WEBHOOK_PATH = "/api/v1/webhooks/esp-events/sendgrid"
 _RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
+SCAN_LIMIT = 5000  # new messages taken per scan
 
 
 class Simulator:
@@ -80,7 +81,8 @@ class Simulator:
         return out
 
     async def scan(self) -> int:
-        paths = [p for p in self._new_files() if p.name not in self.seen][:5000]
+        """Schedule the plans of up to SCAN_LIMIT new messages; how many files it took."""
+        paths = [p for p in self._new_files() if p.name not in self.seen][:SCAN_LIMIT]
         if not paths:
             return 0
         parsed = await asyncio.to_thread(self._parse, paths)
@@ -95,16 +97,21 @@ class Simulator:
         with self.config.seen_path.open("a") as fh:
             fh.write("".join(f"{n}\n" for n in names))
         self.wakeup.set()
-        return len(parsed)
+        return len(paths)
 
     async def watch(self) -> None:
+        """Scan every `poll_seconds`; at once again only after a full scan (a backlog).
+
+        Listing the Maildir costs time in proportion to every file in it: rescanning as soon
+        as one new mail had arrived kept a core busy listing 20,000 files during a send.
+        """
         while not self.stopping.is_set():
             try:
-                more = await self.scan()
+                taken = await self.scan()
             except Exception:
                 log.exception("scanning %s failed", self.config.maildir)
-                more = 0
-            if not more:
+                taken = 0
+            if taken < SCAN_LIMIT:
                 await self._sleep(self.config.poll_seconds)
 
     # --- posting ----------------------------------------------------------------------------

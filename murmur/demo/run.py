@@ -1,17 +1,18 @@
 """`murmur demo`: a realistic campaign through the whole platform, step by step, with a report.
 
-stack up → migrations → seed and import (the import report) → Dagster materializes replication
-and dbt (and the segments, once that code location has them) → the newsletter is scheduled and
-the `due_campaigns_sensor` of the running Dagster daemon launches its partitioned send (without
-a Dagster service the shards run as `python -m sender send`) → the ESP simulator's events come
-back through the receiver, Kafka and the consumer into ClickHouse → the analytics refresh → a
-summary from the marts → the URLs to click next. Re-running is safe: the seed finds what it
-made, and a newsletter that was already sent is copied into a fresh draft first.
+stack up (Postgres and ClickHouse; the rest and Dagster in the background, `stack_up`) →
+migrations → seed and import (the import report) → one Dagster run materializes replication,
+dbt and the SQL segments (`dagster_runs`) → the newsletter is scheduled and the
+`due_campaigns_sensor` of the running Dagster daemon launches its partitioned send (without a
+Dagster service the shards run as `python -m sender send`) while the ESP simulator turns each
+mail into events that come back through the receiver, Kafka and the consumer into ClickHouse →
+once the last of them landed, a Dagster run refreshes the marts → a summary from the marts →
+the URLs to click next. Re-running is safe: the seed finds what it made, and a newsletter that
+was already sent is copied into a fresh draft first.
 """
 
 from __future__ import annotations
 
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -19,8 +20,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from murmur.demo import content, steps
+from murmur.demo import content, dagster_runs, steps
 from murmur.demo.seed import SeedOptions, SeedResult, new_campaign_copy, seed
+from murmur.demo.stack_up import stack_up
 from murmur.demo.summary import campaign_report, format_report
 from murmur.settings import Settings
 
@@ -55,36 +57,6 @@ def _step(name: str, say: Say, seconds: dict[str, float]) -> Iterator[None]:
     yield
     seconds[name] = time.perf_counter() - started
     say(f"    done in {seconds[name]:.1f}s")
-
-
-class _DagsterUp(threading.Thread):
-    """`murmur stack up dagster` in the background; `errors` holds why it failed, if it did."""
-
-    errors: list[str]
-
-
-def _stack_up(settings: Settings, say: Say, dagster: bool) -> _DagsterUp | None:
-    """Every service but Dagster now; Dagster in a thread (it takes a while to load)."""
-    from murmur.stack.manager import STACK_UP_SERVICES, Stack, configured_ports
-
-    ports = configured_ports(settings)
-    core = [n for n in STACK_UP_SERVICES if n != "dagster"]
-    Stack(settings.state_dir, core, ports).up(say=lambda m: say(f"      {m}"))
-    if not dagster:
-        return None
-    errors: list[str] = []
-
-    def start() -> None:
-        try:
-            Stack(settings.state_dir, ["dagster"], ports).up()
-        except Exception as exc:
-            errors.append(str(exc))
-
-    thread = _DagsterUp(target=start, name="dagster-up", daemon=True)
-    thread.errors = errors
-    thread.start()
-    say("      dagster: starting in the background (webserver + daemon)")
-    return thread
 
 
 def _running(settings: Settings, name: str) -> str | None:
@@ -145,31 +117,30 @@ def _schedule(settings: Settings, account_id: uuid.UUID, campaign_id: int, say: 
         engine.dispose()
 
 
-def _refresh(settings: Settings, say: Say) -> None:
-    steps.run_refresh(settings, say)
-    steps.refresh_segments(settings, say)
+Refresh = Callable[[Settings, Say, str], None]  # (settings, say, stage: before/after send)
 
 
 def run_demo(
     settings: Settings,
     options: DemoOptions,
     say: Say = print,
-    refresh: Callable[[Settings, Say], None] = _refresh,
+    refresh: Refresh = dagster_runs.refresh,
 ) -> DemoResult:
     """Every step of the demo; raises with the failing step (the caller prints it).
 
-    `refresh` runs replication, dbt and the segments; by default as Dagster runs in child
-    processes (`steps.run_refresh`, then the `steps.refresh_segments` hook).
+    `refresh(settings, say, stage)` materializes replication, dbt and the segments before the
+    send (`dagster_runs.BEFORE_SEND`) and the marts after it (`AFTER_SEND`); by default one
+    Dagster run each in a child process (`murmur.demo.dagster_runs`).
     """
     from murmur.cli.contacts import ProgressBar
     from murmur.clickhouse import ensure_database
     from murmur.db.migrate import upgrade
 
     seconds: dict[str, float] = {}
-    dagster_thread = None
+    background = None
     with _step("local stack up", say, seconds):
         if options.start_stack:
-            dagster_thread = _stack_up(settings, say, options.use_dagster)
+            background = stack_up(settings, say, options.use_dagster)
         else:
             say("      using the services already running")
     with _step("migrations", say, seconds):
@@ -188,38 +159,40 @@ def run_demo(
             bar.close()
         _say_seed(seeded, say)
     with _step("Dagster: replication, dbt and segments", say, seconds):
-        refresh(settings, say)
+        if background is not None:
+            background.wait_services(say, options.timeout)
+        refresh(settings, say, dagster_runs.BEFORE_SEND)
     campaign_id = seeded.campaigns[content.SEND_CAMPAIGN]
     with _step("schedule the newsletter", say, seconds):
         campaign_id = _schedule(settings, seeded.account_id, campaign_id, say)
     with _step("send: the partitioned send job", say, seconds):
         procs = None
-        if dagster_thread is not None:
+        if background is not None and options.use_dagster:
             say("      waiting for the Dagster service to answer ...")
-            dagster_thread.join(timeout=options.timeout)
-            for error in dagster_thread.errors:
-                say(f"      dagster did not start: {error}")
+            background.wait_dagster(say, options.timeout)
         if _running(settings, "dagster") is not None:
-            say("      due_campaigns_sensor launches one run per shard (ticks every 15 s)")
+            say("      due_campaigns_sensor launches one run per shard (ticks every 5 s)")
             if not steps.wait_for_launch(settings, campaign_id, say, SENSOR_GRACE):
                 say(f"      no run launched in {SENSOR_GRACE:.0f}s: sending without Dagster")
                 procs = steps.send_without_dagster(settings, campaign_id, say)
         else:
             procs = steps.send_without_dagster(settings, campaign_id, say)
-        counters = steps.wait_for_send(settings, campaign_id, say, options.timeout, procs)
+        path = settings.state_dir / "simulator" / "ledger.json"
+        simulating = _running(settings, "simulator") is not None
+        also = (lambda: steps.simulator_progress(path, campaign_id)) if simulating else None
+        counters = steps.wait_for_send(settings, campaign_id, say, options.timeout, procs, also)
     ledger: dict[str, Any] = {}
-    with _step("ESP simulator: events back through the webhooks and Kafka", say, seconds):
-        if _running(settings, "simulator") is None:
+    with _step("ESP simulator: the last events back through the webhooks and Kafka", say, seconds):
+        if not simulating:
             say("      the simulator is not running: no events will come back")
         else:
-            path = settings.state_dir / "simulator" / "ledger.json"
             ledger = steps.wait_for_simulator(
                 path, campaign_id, counters["sent"], say, options.timeout
             )
             posted = sum(int(v) for v in ledger.get("events", {}).values())
             steps.wait_for_events(settings, campaign_id, posted, say, options.timeout)
-    with _step("Dagster: analytics refresh", say, seconds):
-        refresh(settings, say)
+    with _step("Dagster: analytics refresh of the marts", say, seconds):
+        refresh(settings, say, dagster_runs.AFTER_SEND)
     report = campaign_report(settings, seeded.account_id, campaign_id)
     say("Summary (from the campaign_performance and deliverability marts):")
     for line in format_report(report):
@@ -232,7 +205,7 @@ def say_next(settings: Settings, say: Say) -> None:
     say("Next:")
     dagster = _running(settings, "dagster")
     if dagster:
-        say(f"  Dagster UI    {dagster}  (runs of campaign_send_job and analytics_refresh)")
+        say(f"  Dagster UI    {dagster}  (the demo's asset runs, campaign_send_job)")
     dashboards = _running(settings, "dashboards")
     if dashboards:
         say(f"  dashboards    {dashboards}  (log in with a user above)")

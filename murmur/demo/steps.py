@@ -1,7 +1,7 @@
-"""The demo's long steps, each with progress: Dagster materializations, the send, the waits.
+"""The demo's long steps, each with progress: the send and the waits for its events.
 
-`murmur` imports no app, so Dagster work runs as `dagster job execute` / `dagster asset
-materialize` child processes (with the stack's `DAGSTER_HOME`, so the runs show in the Dagster
+`murmur` imports no app, so Dagster work runs as `dagster asset materialize` child processes
+(`murmur.demo.dagster_runs`, with the stack's `DAGSTER_HOME`, so the runs show in the Dagster
 UI), and the send without a Dagster daemon as `python -m sender send` children. Child processes
 get the demo's settings as `MURMUR_*` variables, so a demo on explicit settings (the tests)
 runs its children against the same databases.
@@ -9,7 +9,6 @@ runs its children against the same databases.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -24,9 +23,6 @@ from murmur.settings import Settings
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 Say = Callable[[str], None]
-REFRESH_JOB = "analytics_refresh"
-SEGMENTS_JOB = "segments_refresh"  # the segments work's job (absent until it lands)
-SEGMENTS_MODULE = "murmur.domain.dbt_segments"  # arrives with that job
 _PASSED = (
     "postgres_url",
     "clickhouse_url",
@@ -57,72 +53,9 @@ def child_env(settings: Settings) -> dict[str, str]:
     return env
 
 
-def _exe(name: str) -> str:
+def exe(name: str) -> str:
     beside = Path(sys.executable).parent / name
     return str(beside) if beside.exists() else name
-
-
-def _stream(
-    cmd: list[str], env: dict[str, str], say: Say, log: Path, marks: tuple[str, ...]
-) -> int:
-    """Run `cmd`, its output to `log`; say the lines that mention one of `marks`."""
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with (
-        log.open("a") as out,
-        subprocess.Popen(
-            cmd,
-            cwd=PROJECT_DIR,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        ) as proc,
-    ):
-        for line in proc.stdout or ():
-            out.write(line)
-            if any(mark in line for mark in marks):
-                parts = line.strip().split(" - ")  # date - dagster - LEVEL - job - run - pid - …
-                say(f"      {' - '.join(parts[-3:])[:160]}")
-        return proc.wait()
-
-
-def run_refresh(settings: Settings, say: Say) -> None:
-    """Replication then dbt (`analytics_refresh`) through Dagster; raises when the run fails.
-
-    The daily models (`fct_email_events`) are left to their schedule: today's partition only
-    exists once the day is over.
-    """
-    log = settings.state_dir / "logs" / "demo-dagster.log"
-    cmd = [_exe("dagster"), "job", "execute", "-m", "pipelines.definitions", "-j", REFRESH_JOB]
-    marks = ("STEP_SUCCESS", "STEP_FAILURE", "RUN_SUCCESS", "RUN_FAILURE")
-    code = _stream(cmd, child_env(settings), say, log, marks)
-    if code != 0:
-        raise RuntimeError(f"the Dagster job {REFRESH_JOB} failed (exit {code}); see {log}")
-
-
-def refresh_segments(settings: Settings, say: Say) -> bool:
-    """Hook for the segments work: run its `segments_refresh` job when the code location has it.
-
-    The job (SQL segment models, then their membership) exists once a dbt segment model does;
-    criteria segments have their own sensor. Returns False (and says so) when there is no such
-    job; raises when it exists and fails. A job, not an asset selection: a selection naming
-    a group that does not exist would select every asset, the send included.
-    """
-    if importlib.util.find_spec(SEGMENTS_MODULE) is None:  # no segments work: skip the load
-        say(f"      no `{SEGMENTS_JOB}` job in this version yet: SQL segments skipped")
-        return False
-    log = settings.state_dir / "logs" / "demo-dagster.log"
-    cmd = [_exe("dagster"), "job", "execute", "-m", "pipelines.definitions", "-j", SEGMENTS_JOB]
-    lines: list[str] = []
-    code = _stream(cmd, child_env(settings), lines.append, log, ("not found", "RUN_", "STEP_"))
-    if code != 0 and any("not found" in line for line in lines):
-        say(f"      no `{SEGMENTS_JOB}` job in the code location yet: SQL segments skipped")
-        return False
-    for line in lines:
-        say(line)
-    if code != 0:
-        raise RuntimeError(f"the Dagster job {SEGMENTS_JOB} failed (exit {code}); see {log}")
-    return True
 
 
 def send_without_dagster(
@@ -170,8 +103,9 @@ def wait_for_send(
     say: Say,
     timeout: float,
     procs: list[subprocess.Popen[bytes]] | None = None,
+    also: Callable[[], str] | None = None,
 ) -> dict[str, int]:
-    """Until the campaign is `sent`, printing ledger progress; the final counters."""
+    """Until the campaign is `sent`, printing ledger progress (and `also()`); the counters."""
     from murmur.db.engine import make_engine
     from murmur.domain.sending import campaign_row, counters
 
@@ -187,6 +121,7 @@ def wait_for_send(
             say(
                 f"      {state['status']:<9} {counts['sent']:,} / {counts['total']:,} sent, "
                 f"{counts['failed']:,} failed, {counts['skipped']:,} skipped"
+                + (also() if also else "")
             )
         if procs and all(p.poll() is not None for p in procs) and state["status"] != "sent":
             codes = [p.returncode for p in procs]
@@ -214,6 +149,13 @@ def read_ledger(path: Path) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) else None
+
+
+def simulator_progress(ledger: Path, campaign_id: int) -> str:
+    """What the simulator did for the campaign so far, as a suffix of the send's progress."""
+    entry = (read_ledger(ledger) or {}).get("campaigns", {}).get(str(campaign_id), {})
+    posted = sum(int(v) for v in entry.get("events", {}).values())
+    return f"; simulator: {int(entry.get('messages', 0)):,} seen, {posted:,} events posted"
 
 
 def wait_for_simulator(

@@ -10,7 +10,6 @@ import asyncio
 import logging
 import mailbox
 import signal
-from email import message_from_bytes
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +25,15 @@ class MaildirHandler:
         self.box = mailbox.Maildir(str(maildir), create=True)
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        msg = message_from_bytes(envelope.original_content or envelope.content)
-        msg["X-Sink-Mail-From"] = str(envelope.mail_from)
-        msg["X-Sink-Rcpt-To"] = ", ".join(envelope.rcpt_tos)
-        key = self.box.add(mailbox.MaildirMessage(msg))
+        # The bytes as received, the envelope prepended as trace headers (as an MTA adds
+        # Return-Path): parsing and re-generating each message cost ~3 ms of the sink's single
+        # thread, the cap of a 20,000-mail send. Stored with LF line ends, as before.
+        raw = envelope.original_content or envelope.content
+        if isinstance(raw, str):
+            raw = raw.encode("utf-8", "surrogateescape")
+        trace = f"X-Sink-Mail-From: {envelope.mail_from}\nX-Sink-Rcpt-To: "
+        trace += ", ".join(envelope.rcpt_tos) + "\n"
+        key = self.box.add(trace.encode("utf-8", "surrogateescape") + raw.replace(b"\r\n", b"\n"))
         log.info("stored %s from=%s to=%s", key, envelope.mail_from, envelope.rcpt_tos)
         return "250 Message accepted for delivery"
 

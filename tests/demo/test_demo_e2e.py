@@ -23,6 +23,7 @@ from dagster_dbt import DbtCliResource
 from murmur.clickhouse import ensure_database, get_client
 from murmur.db.engine import make_engine
 from murmur.db.tables import contacts, emails, suppressions
+from murmur.demo.dagster_runs import AFTER_SEND
 from murmur.demo.people import generate_people
 from murmur.demo.run import DemoOptions, DemoResult, run_demo
 from murmur.demo.seed import SUPPRESSED_EVERY
@@ -69,7 +70,7 @@ MART_FIELDS = (
 _REFRESHES: list[str] = []
 
 
-def _refresh(settings: Settings, say: Any) -> None:
+def _refresh(settings: Settings, say: Any, stage: str) -> None:
     """Replication, then (after the send) the dbt models the summary reads and their upstream.
 
     The marts are rebuilt whole every time, so the dbt build before the send, which the demo
@@ -77,10 +78,10 @@ def _refresh(settings: Settings, say: Any) -> None:
     """
     unpartitioned, _ = build_dbt_assets(dbt_project())
     selection: dg.AssetSelection = dg.AssetSelection.assets(postgres_replication)  # not subsettable
-    if _REFRESHES:
+    if stage == AFTER_SEND:
         marts = dg.AssetSelection.assets(*(dg.AssetKey(m) for m in MARTS))
         selection = selection | marts.upstream()
-    _REFRESHES.append("dbt" if _REFRESHES else "replication")
+    _REFRESHES.append("dbt" if stage == AFTER_SEND else "replication")
     resources = {
         "clickhouse": ClickHouseResource(
             url=settings.clickhouse_url,

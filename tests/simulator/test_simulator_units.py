@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import html
 import json
 import uuid
 from collections import Counter
@@ -23,7 +24,7 @@ from sender.render.links import TrackingLinkMinter
 from sender.render.message import CampaignRenderer
 from simulator.config import Config, apply_overrides
 from simulator.ledger import Ledger
-from simulator.mail import NotOurs, parse_message
+from simulator.mail import _SRC, NotOurs, Sent, parse_message
 from simulator.plan import APPLE_MPP_AGENT, HUMAN_AGENTS, Step, plan_for
 from simulator.sendgrid import SIGNATURE_HEADER, TIMESTAMP_HEADER, Signer, event_for
 
@@ -187,3 +188,42 @@ def test_overrides_are_checked(tmp_path: Path) -> None:
     ):
         with pytest.raises(ValueError):
             apply_overrides(config, bad)
+
+
+def _full_parse(key: str, raw: bytes) -> Sent:
+    """What parse_message returned with the whole message through the feed parser."""
+    from email import message_from_bytes
+
+    from simulator.mail import _html_part
+
+    msg = message_from_bytes(raw)
+    fast = parse_message(key, raw)
+    body = _html_part(msg)
+    opens = [html.unescape(m.group(2)) for m in _SRC.finditer(body)]
+    return replace(fast, open_url=next((u for u in opens if "/t/o/" in u), None))
+
+
+@pytest.mark.parametrize("line_end", [b"\r\n", b"\n"])
+def test_the_fast_parse_finds_what_the_full_mime_parse_finds(line_end: bytes) -> None:
+    raw = _message("ana.silva@gmail.com").replace(b"\r\n", line_end)
+    sent = parse_message("k", raw)
+    assert sent == _full_parse("k", raw)
+    assert sent.open_url and len(sent.click_urls) == 3
+    # quoted-printable HTML, and a nested multipart (the full parser's job): the same URLs
+    text = '<p><a href=3D"http://x/t/c/abc?u=3Dhttps%3A%2F%2Fe.com">go</a><img src=3D"http://x/t/o/tok.gif"></p>'
+    qp = (
+        b'X-Murmur-Email-Id: 5\nTo: a@b.com\nContent-Type: multipart/alternative; boundary="b1"\n\n'
+        b"--b1\nContent-Type: text/plain\n\nhi\n--b1\nContent-Type: text/html; charset=utf-8\n"
+        b"Content-Transfer-Encoding: quoted-printable\n\n" + text.encode() + b"\n--b1--\n"
+    )
+    assert parse_message("q", qp).click_urls == ("http://x/t/c/abc?u=https%3A%2F%2Fe.com",)
+    assert parse_message("q", qp).open_url == "http://x/t/o/tok.gif"
+    nested = (
+        qp.replace(b'alternative; boundary="b1"', b'mixed; boundary="b0"').replace(
+            b"\n\n--b1\n",
+            b'\n\n--b0\nContent-Type: multipart/alternative; boundary="b1"\n\n--b1\n',
+            1,
+        )
+        + b"--b0--\n"
+    )
+    assert parse_message("n", nested).open_url == "http://x/t/o/tok.gif"

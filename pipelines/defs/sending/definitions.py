@@ -19,6 +19,9 @@ def build_sending_defs(shards: int) -> dg.Definitions:
     job = dg.define_asset_job(
         JOB,
         selection=dg.AssetSelection.assets(*assets),
+        # The snapshot and the send run one after the other: a process per step would only
+        # import Dagster and load the code location again (seconds each) before the send.
+        executor_def=dg.in_process_executor,
         description="Freeze a campaign's audience, then send one shard of its ledger.",
     )
     return dg.Definitions(
