@@ -144,12 +144,13 @@ class EventProducer:
             if batch.failed:
                 break
         self._wake.set()
+        # a timer on the loop rather than wait_for + shield: no extra task or future per request
+        late = f"Kafka did not acknowledge within {self.ack_timeout:.0f}s"
+        timer = asyncio.get_running_loop().call_later(self.ack_timeout, batch.fail, late)
         try:
-            await asyncio.wait_for(asyncio.shield(batch.future), self.ack_timeout)
-        except TimeoutError:
-            raise BrokerUnavailable(
-                f"Kafka did not acknowledge within {self.ack_timeout:.0f}s"
-            ) from None
+            await batch.future
+        finally:
+            timer.cancel()
 
     async def close(self, timeout: float = 10.0) -> None:
         """Deliver what is queued (up to `timeout`), then stop polling."""
