@@ -3,8 +3,9 @@
 Starts a throwaway stack (Postgres, the local ClickHouse server, Tansu) in a temp dir, then the
 receiver (`python -m ingestion serve --workers 2`, signature verification on, with keys and a
 pinned SNS certificate generated here) and the consumer (`python -m ingestion consume --role
-events --procs 2`: two processes of one group) as subprocesses on 127.0.0.1. Each figure is timed from the first request sent to the
-moment `select count() from events` shows every event of the repetition (median of `--reps`):
+events --procs 2`: two processes of one group) as subprocesses on 127.0.0.1. Each figure is
+timed from the first request sent to the moment `select count() from events` shows every event
+of the repetition (median of `--reps`):
 
 1. sustained events/s, SendGrid batches of 1,000 ECDSA-signed events (target >= 20,000);
 2. requests/s, single-event SNS notifications signed with signature version 2 (target >= 2,000);
