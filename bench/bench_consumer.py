@@ -213,6 +213,11 @@ def consumer(settings: Settings, engine: sa.Engine, topic: str, total: int, batc
     thread.join()
     if processor.stats.written != total:
         raise SystemExit(f"consumer stored {processor.stats.written} events, expected {total}")
+    stats = processor.stats
+    phases = " ".join(
+        f"{name} {cpu:.2f}/{stats.wall_s[name]:.2f}" for name, cpu in stats.cpu_s.items() if cpu
+    )
+    print(f"    consumer phases, thread cpu/wall s: {phases}", flush=True)
     return finished - first[0]
 
 

@@ -2,9 +2,10 @@
 
 Starts a throwaway stack (Postgres, the local ClickHouse server, Tansu) in a temp dir, then the
 receiver (`python -m ingestion serve --workers 2`, signature verification on, with keys and a
-pinned SNS certificate generated here) and one consumer (`python -m ingestion consume --role
-events`) as subprocesses on 127.0.0.1. Each figure is timed from the first request sent to the
-moment `select count() from events` shows every event of the repetition (median of `--reps`):
+pinned SNS certificate generated here) and the consumer (`python -m ingestion consume --role
+events --procs 2`: two processes of one group) as subprocesses on 127.0.0.1. Each figure is
+timed from the first request sent to the moment `select count() from events` shows every event
+of the repetition (median of `--reps`):
 
 1. sustained events/s, SendGrid batches of 1,000 ECDSA-signed events (target >= 20,000);
 2. requests/s, single-event SNS notifications signed with signature version 2 (target >= 2,000);
@@ -12,7 +13,10 @@ moment `select count() from events` shows every event of the repetition (median 
    ClickHouse every 50 ms; target <= 5 s);
 4. the consumer's insert rate vs inserting the same events with clickhouse-connect alone
    (`bench_consumer.py`'s functions, interleaved, in the same run; target >= 0.5).
-A warm-up request of each kind (and a warm-up repetition of 4) runs first, unmeasured. The
+A warm-up request of each kind (and a warm-up repetition of 4) runs first, unmeasured. After
+each measured phase a line gives the CPU seconds each process group spent (receiver and its
+workers, consumer and its children, Tansu, the ClickHouse server, Postgres, this load
+generator) per event or request: where the 2 cores' budget goes. The
 load comes from a minimal keep-alive HTTP/1.1 client on asyncio streams (httpx.AsyncClient
 topped out near 100 requests/s with 48 connections here, against a bare uvicorn app as well).
 About 2 minutes at the default size at load average 3, 5 at load average 7.
@@ -51,6 +55,7 @@ from cryptography.x509.oid import NameOID
 
 from bench import bench_consumer as bc
 from bench.common import REPO, Target, add_reps, interleave, median, report
+from bench.ingestion_cpu import CpuMeter, describe
 from ingestion.providers.sns import string_to_sign
 from murmur.clickhouse import get_client
 from murmur.db.engine import make_engine
@@ -144,7 +149,9 @@ def sns_request(keys: Keys, tag: str, record: int) -> Request:
 
 
 @contextmanager
-def process(args: list[str], env: dict[str, str], log: Path, port: int | None) -> Iterator[None]:
+def process(
+    args: list[str], env: dict[str, str], log: Path, port: int | None
+) -> Iterator[subprocess.Popen[bytes]]:
     with log.open("w") as out:
         proc = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=REPO)
         try:
@@ -152,7 +159,7 @@ def process(args: list[str], env: dict[str, str], log: Path, port: int | None) -
                 wait_until(lambda: port_open(port) or proc.poll() is not None, 60, args[3])
             if proc.poll() is not None:
                 raise SystemExit(f"{args[3]} exited:\n{log.read_text()[-2000:]}")
-            yield
+            yield proc
         except BaseException:
             code = proc.poll()
             print(f"{args[3]} (exit code {code}), last lines of its log:", file=sys.stderr)
@@ -207,7 +214,7 @@ class Path_:
                     return time.perf_counter()
             except Exception:  # the consumer creates the database on its first batch
                 self.client = None
-            time.sleep(0.02)
+            time.sleep(0.05)  # each count is a query the ClickHouse server pays for
         raise SystemExit(f"events holds {self.count()} rows, expected {expected}")
 
     async def post(self, path: str, requests: list[Request], schedule: float = 0.0) -> None:
@@ -344,6 +351,7 @@ def main() -> int:
     parser.add_argument("--sns-requests", type=int, default=2000, help="SNS posts per rep")
     parser.add_argument("--markers", type=int, default=200)
     parser.add_argument("--workers", type=int, default=2, help="receiver worker processes")
+    parser.add_argument("--consumers", type=int, default=2, help="consumer processes (--procs)")
     parser.add_argument("--concurrency", type=int, default=48, help="SNS requests in flight")
     add_reps(parser)
     args = parser.parse_args()
@@ -352,21 +360,24 @@ def main() -> int:
         state = Path(tmp)
         stack = Stack(state / "stack", ["postgres", "clickhouse", "kafka"])
         try:
-            urls = {}
+            urls, pids = {}, {}
             for status in stack.up():
                 urls.update(status.urls)
+                pids[status.name] = status.pid
             env_urls = {
                 "MURMUR_POSTGRES_URL": urls["postgres_url"],
                 "MURMUR_CLICKHOUSE_URL": urls["clickhouse_url"],
                 "MURMUR_KAFKA_BOOTSTRAP_SERVERS": urls["kafka_bootstrap_servers"],
             }
             upgrade(env_urls["MURMUR_POSTGRES_URL"])
-            return measure(args, state, env_urls)
+            return measure(args, state, env_urls, pids)
         finally:
             stack.down()
 
 
-def measure(args: argparse.Namespace, state: Path, urls: dict[str, str]) -> int:
+def measure(
+    args: argparse.Namespace, state: Path, urls: dict[str, str], pids: dict[str, int | None]
+) -> int:
     keys = Keys(state / "certs")
     engine = make_engine(urls["MURMUR_POSTGRES_URL"], pool_size=1, max_overflow=1)
     records = bc.make_ledger(engine)
@@ -383,14 +394,16 @@ def measure(args: argparse.Namespace, state: Path, urls: dict[str, str]) -> int:
     port = free_port()
     serve = [sys.executable, "-m", "ingestion", "serve", "--host", "127.0.0.1", "--port", str(port)]
     consume = [sys.executable, "-m", "ingestion", "consume", "--role", "events"]
+    consume += ["--procs", str(args.consumers)]
     settings = get_settings(
         clickhouse_url=urls["MURMUR_CLICKHOUSE_URL"], clickhouse_database=DATABASE
     )
     path = Path_(f"http://127.0.0.1:{port}", settings, args.concurrency)
     with (
-        process([*serve, "--workers", str(args.workers)], env, state / "serve.log", port),
-        process(consume, env, state / "consume.log", None),
+        process([*serve, "--workers", str(args.workers)], env, state / "serve.log", port) as rcv,
+        process(consume, env, state / "consume.log", None) as cns,
     ):
+        meter = CpuMeter({**pids, "receiver": rcv.pid, "consumer": cns.pid})
         # warm up: the receiver's producers, the consumer's group join, the tables
         warm = [sendgrid_request(keys, f"warm-{i}", records) for i in range(4)]
         warm += [sns_request(keys, f"warm-{i}", records[i]) for i in range(50)]
@@ -405,15 +418,18 @@ def measure(args: argparse.Namespace, state: Path, urls: dict[str, str]) -> int:
             sns = [sns_request(keys, f"{tag}-{i}", records[i % len(records)])
                    for i in range(args.sns_requests)]  # fmt: skip
             path.concurrency = 4
+            meter.mark()
             http_s, total_s = path.run(SENDGRID, sg, batches * BATCH)
             sg_rates.append(batches * BATCH / total_s)
             print(f"  rep {rep + 1}/{args.reps} sendgrid: {sg_rates[-1]:,.0f} ev/s counted "
                   f"({batches * BATCH / http_s:,.0f} ev/s answered)", flush=True)  # fmt: skip
+            print("    " + describe(meter.mark(), total_s, batches * BATCH, "event"), flush=True)
             path.concurrency = args.concurrency
             http_s, total_s = path.run(SES, sns, len(sns))
             sns_rates.append(len(sns) / total_s)
             print(f"  rep {rep + 1}/{args.reps} sns: {sns_rates[-1]:,.0f} req/s counted "
                   f"({len(sns) / http_s:,.0f} req/s answered)", flush=True)  # fmt: skip
+            print("    " + describe(meter.mark(), total_s, len(sns), "request"), flush=True)
         half = median(sg_rates) / 2
         path.concurrency = 8
         lags = sorted(latency(path, keys, records, half, args.markers))

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from murmur.events import EmailEvent
 
 
-@dataclass(frozen=True)
-class Message:
-    """One consumed Kafka message (only what the strategies need)."""
+class Message(NamedTuple):
+    """One consumed Kafka message (only what the strategies need; a tuple: cheap per message)."""
 
     topic: str
     partition: int

@@ -12,6 +12,7 @@ from types import FrameType
 
 from ingestion.consumer.config import ConsumerConfig
 from ingestion.consumer.processor import StreamProcessor
+from ingestion.consumer.procs import Children, child_argv, watch_parent
 from ingestion.consumer.strategies.enrich import Enricher
 from ingestion.consumer.strategies.insert import ClickHouseSink
 from ingestion.feedback.sink import FeedbackSink
@@ -37,6 +38,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--batch-time-ms", type=_positive, help="close a batch after this long")
     parser.add_argument("--stats-interval", type=float, default=10.0, help="seconds between logs")
     parser.add_argument("--status-file", type=Path, help="write counters here as JSON")
+    parser.add_argument(
+        "--procs",
+        type=_positive,
+        default=1,
+        help="run the events role in this many processes of one group (default 1)",
+    )
+    parser.add_argument("--parent-pid", type=int, help=argparse.SUPPRESS)
     return parser
 
 
@@ -62,6 +70,8 @@ def main(argv: list[str]) -> int:
             "stats_interval_s": args.stats_interval,
         }
         roles = ROLES if args.role == "all" else (args.role,)
+        if args.procs > 1 and "events" not in roles:
+            raise SettingsError("--procs applies to the events role (--role events or all)")
         stop = threading.Event()
         enricher = Enricher(engine)
         processors = []
@@ -81,10 +91,17 @@ def main(argv: list[str]) -> int:
     except SettingsError as exc:
         print(f"ingestion consume: error: {exc}", file=sys.stderr)  # noqa: T201
         return 2
-    return _run(processors, stop)
+    if args.parent_pid is not None:
+        watch_parent(args.parent_pid, stop)
+    children = None
+    if args.procs > 1:
+        children = Children(child_argv(vars(args)), args.procs - 1)
+    return _run(processors, stop, children)
 
 
-def _run(processors: list[StreamProcessor], stop: threading.Event) -> int:
+def _run(
+    processors: list[StreamProcessor], stop: threading.Event, children: Children | None = None
+) -> int:
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         log.info("signal %d: stopping after the batch in hand", signum)
         stop.set()
@@ -105,7 +122,13 @@ def _run(processors: list[StreamProcessor], stop: threading.Event) -> int:
     for thread in threads:
         thread.start()
     while any(t.is_alive() for t in threads):
+        if children is not None and not children.check(stop.is_set()):
+            stop.set()
         for thread in threads:
             thread.join(timeout=0.5)
+    if children is not None:
+        children.stop()
+        if children.failed:
+            failed.append(RuntimeError("a consumer child process failed"))
     log.info("stopped")
     return 1 if failed else 0

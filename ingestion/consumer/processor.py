@@ -24,7 +24,7 @@ from confluent_kafka import Message as KafkaMessage
 
 from ingestion.consumer.abstract import InvalidMessage, Message, MessageRejected, Sink
 from ingestion.consumer.config import ConsumerConfig
-from ingestion.consumer.stats import Stats, write_status
+from ingestion.consumer.stats import Phases, Stats, write_status
 from ingestion.consumer.strategies.batch import Batch, Batcher
 from ingestion.consumer.strategies.commit import commit
 from ingestion.consumer.strategies.decode import decode
@@ -54,6 +54,10 @@ class StreamProcessor:
         self.status_file = status_file
         self.on_batch = on_batch
         self.stats = Stats(role)
+        self._loop_phases = Phases(self.stats.cpu_s, self.stats.wall_s)
+        self._store_phases = Phases(self.stats.cpu_s, self.stats.wall_s)
+        if hasattr(sink, "phases"):  # a sink that splits its own time (check / insert)
+            sink.phases = self._store_phases
         # one batch is stored in this thread while the next one is read and parsed
         self._pool = ThreadPoolExecutor(1, thread_name_prefix=f"{role}-store")
         self._pending: tuple[Batch, Future[None]] | None = None
@@ -81,10 +85,15 @@ class StreamProcessor:
         self.consumer.subscribe([cfg.topic], on_revoke=self._on_revoke, on_lost=self._on_revoke)
         next_report = time.monotonic() + cfg.stats_interval_s
         try:
+            phases = self._loop_phases
             while not self.stop.is_set():
                 room = max(cfg.batch_size - len(self.batcher.current), 1)
-                for raw in self.consumer.consume(num_messages=min(room, 10_000), timeout=0.1):
+                phases.start()
+                raws = self.consumer.consume(num_messages=min(room, 10_000), timeout=0.1)
+                phases.done("poll")
+                for raw in raws:
                     self._take(raw)
+                phases.done("validate")
                 if self.batcher.ready():
                     self._flush()
                 elif self._pending is not None and self._pending[1].done():
@@ -140,14 +149,19 @@ class StreamProcessor:
         self._pending = (batch, self._pool.submit(self._store, batch))
 
     def _store(self, batch: Batch) -> None:
+        phases = self._store_phases
+        phases.start()
         wanted = [e for e in batch.events if self.sink.accepts(e)]
         enriched = self.enricher.enrich(wanted)
+        phases.done("enrich")
         result = self.sink.write(enriched.events)
+        phases.done("store")
         for poison in result.poison:
             event = poison.event
             message = Message(self.config.topic, -1, -1, event.kafka_key(), event.to_json())
             self.dlq.send(message, poison.reason)
         self.dlq.flush()
+        phases.done("dlq")
         self.stats.unmatched += enriched.unmatched
         self.stats.written += result.written
         self.stats.duplicates += result.duplicates
@@ -172,7 +186,9 @@ class StreamProcessor:
                 return False
         if self.on_batch is not None:
             self.on_batch(batch)  # benchmarks and tests: a hook between store and commit
+        self._loop_phases.start()
         commit(self.consumer, batch.offsets)
+        self._loop_phases.done("commit")
         self.stats.batches += 1
         return True
 

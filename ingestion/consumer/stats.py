@@ -14,6 +14,8 @@ from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 log = logging.getLogger("ingestion.consumer")
 _STATUS_LOCK = threading.Lock()  # both roles of one process share the file
+# every key exists from the start: the store thread adds to them while the loop reports
+PHASES = ("poll", "validate", "enrich", "check", "insert", "store", "dlq", "commit")
 
 
 @dataclass
@@ -28,6 +30,10 @@ class Stats:
     retries: int = 0
     lag: int | None = None
     rate_per_s: float = 0.0
+    # seconds per phase (poll, validate, enrich, check, insert, dlq, commit): CPU of the
+    # thread doing it (`cpu_s`) and elapsed time (`wall_s`, which includes waiting for a server)
+    cpu_s: dict[str, float] = field(default_factory=lambda: dict.fromkeys(PHASES, 0.0))
+    wall_s: dict[str, float] = field(default_factory=lambda: dict.fromkeys(PHASES, 0.0))
     started: float = field(default_factory=time.monotonic)
     _last_time: float = field(default_factory=time.monotonic)
     _last_consumed: int = 0
@@ -52,8 +58,38 @@ class Stats:
             "?" if self.lag is None else self.lag,
             self.rate_per_s,
         )
+        if any(self.cpu_s.values()):
+            log.info(
+                "%s: phase seconds (cpu/wall): %s",
+                self.role,
+                " ".join(
+                    f"{name}={cpu:.2f}/{self.wall_s.get(name, 0.0):.2f}"
+                    for name, cpu in self.cpu_s.items()
+                ),
+            )
         if status_file is not None:
             write_status(status_file, self)
+
+
+class Phases:
+    """Adds each phase's thread CPU and elapsed seconds to two dicts (one call per batch)."""
+
+    def __init__(self, cpu_s: dict[str, float], wall_s: dict[str, float]) -> None:
+        self.cpu_s = cpu_s
+        self.wall_s = wall_s
+        self._cpu = time.thread_time()
+        self._wall = time.perf_counter()
+
+    def start(self) -> None:
+        self._cpu = time.thread_time()
+        self._wall = time.perf_counter()
+
+    def done(self, name: str) -> None:
+        """Charge the time since the last `start`/`done` to `name`."""
+        cpu, wall = time.thread_time(), time.perf_counter()
+        self.cpu_s[name] = self.cpu_s.get(name, 0.0) + cpu - self._cpu
+        self.wall_s[name] = self.wall_s.get(name, 0.0) + wall - self._wall
+        self._cpu, self._wall = cpu, wall
 
 
 def consumer_lag(consumer: Consumer) -> int | None:

@@ -42,13 +42,13 @@ class CertStore:
 
     async def public_key(self, url: str) -> RSAPublicKey:
         """The RSA key of the certificate at `url`; 401 for a foreign URL, 503 if unreachable."""
+        key = self._cache.get(url) if isinstance(url, str) else None
+        if key is not None:  # only checked URLs are cached: no URL parsing per message
+            return key
         if not isinstance(url, str) or not is_sns_url(url) or not url.endswith(".pem"):
             raise unauthorized(
                 f"SigningCertURL {str(url)[:120]!r} is not on https://sns.<region>.amazonaws.com/"
             )
-        key = self._cache.get(url)
-        if key is not None:
-            return key
         name = urlsplit(url).path.rsplit("/", 1)[-1]
         pinned = self._dir / name if self._dir and name else None
         if pinned is not None and pinned.is_file():
