@@ -59,8 +59,43 @@ MJML = """<mjml><mj-head><mj-style>.x { color: #333 }</mj-style></mj-head><mj-bo
 </mj-column></mj-section></mj-body></mjml>"""
 
 
+class CpuMeter:
+    """CPU seconds (user + sys) used so far by smtp-sink and by the Postgres server.
+
+    Postgres: the postmaster, its live children (backends, background workers) and the children
+    it has reaped (a backend that ended), so the sender's connections are counted either way.
+    """
+
+    def __init__(self, sink_pid: int, url: str) -> None:
+        self.sink = psutil.Process(sink_pid)
+        with psycopg.connect(url.replace("postgresql+psycopg", "postgresql")) as conn:
+            backend = conn.execute("select pg_backend_pid()").fetchone()
+            assert backend is not None
+            self.postmaster = psutil.Process(int(backend[0])).parent()  # while it lives
+
+    @staticmethod
+    def _own(proc: psutil.Process, reaped: bool = False) -> float:
+        try:
+            t = proc.cpu_times()
+        except psutil.Error:
+            return 0.0
+        own = float(t.user + t.system)
+        return own + (float(t.children_user + t.children_system) if reaped else 0.0)
+
+    def sample(self) -> dict[str, float]:
+        pg = self._own(self.postmaster, reaped=True) if self.postmaster else 0.0
+        try:
+            children = self.postmaster.children() if self.postmaster else []
+        except psutil.Error:  # a backend ended while its siblings were listed
+            children = []
+        for child in children:
+            pg += self._own(child)
+        return {"smtp_sink": self._own(self.sink), "postgres": pg}
+
+
 @contextmanager
-def smtp_sink() -> Iterator[int]:
+def smtp_sink() -> Iterator[tuple[int, int]]:
+    """(port, pid) of a running `smtp-sink`."""
     binary = shutil.which("smtp-sink") or "/usr/sbin/smtp-sink"
     if not Path(binary).exists():
         raise SystemExit("bench_send: smtp-sink not found; `apt-get install postfix`")
@@ -71,7 +106,7 @@ def smtp_sink() -> Iterator[int]:
     )
     try:
         wait_until(lambda: port_open(port), timeout=10, what="smtp-sink")
-        yield port
+        yield port, proc.pid
     finally:
         proc.terminate()
         proc.wait(timeout=10)
@@ -175,8 +210,11 @@ def make_campaign(engine: sa.Engine, n: int) -> int:
     return int(campaign_id)
 
 
-def dispatch(url: str, port: int, campaign_id: int, procs: int, state: str) -> dict[str, float]:
-    """Run the sender's CLI on the campaign; wall seconds, its summary and the tree's peak RSS."""
+def dispatch(
+    url: str, port: int, campaign_id: int, procs: int, state: str, meter: CpuMeter
+) -> dict[str, float]:
+    """Run the sender's CLI on the campaign: wall seconds, its summary, the tree's peak RSS and
+    the CPU per email of the sender (parent and workers), smtp-sink and Postgres."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MURMUR_")}
     env.update(
         PYTHONPATH=str(Path(__file__).resolve().parent.parent),
@@ -190,6 +228,7 @@ def dispatch(url: str, port: int, campaign_id: int, procs: int, state: str) -> d
     )
     argv = [sys.executable, "-m", "sender", "send", str(campaign_id), "--no-events"]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    others = meter.sample()
     start = time.perf_counter()
     proc = subprocess.Popen(
         [*argv, "--procs", str(procs)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
@@ -212,6 +251,7 @@ def dispatch(url: str, port: int, campaign_id: int, procs: int, state: str) -> d
     elapsed = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)  # the sender and its workers, waited for
     cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    others = {name: used - others[name] for name, used in meter.sample().items()}
     done.set()
     watcher.join()
     if proc.returncode != 0:
@@ -224,6 +264,10 @@ def dispatch(url: str, port: int, campaign_id: int, procs: int, state: str) -> d
         "wall": elapsed,
         "inner": summary["seconds"],
         "cpu_ms_per_email": cpu * 1000 / max(summary["sent"], 1),
+        **{
+            f"{name}_ms_per_email": used * 1000 / max(summary["sent"], 1)
+            for name, used in others.items()
+        },
         "rss_total_mb": peak[0] / 2**20,
         "rss_proc_mb": summary["peak_rss_mb"],
     }
@@ -239,7 +283,8 @@ def main() -> int:
     raws: list[float] = []
     multi: list[dict[str, float]] = []
     single: list[dict[str, float]] = []
-    with smtp_sink() as port, database() as url, tempfile.TemporaryDirectory() as state:
+    with smtp_sink() as (port, sink_pid), database() as url, tempfile.TemporaryDirectory() as state:
+        meter = CpuMeter(sink_pid, url)
         engine = make_engine(url, pool_size=2, max_overflow=2)
         ids = [make_campaign(engine, args.emails) for _ in range(2 * args.reps)]
         raw_rate(port, 1000)  # warm-up
@@ -251,14 +296,14 @@ def main() -> int:
                     print(f"  rep {rep + 1} raw: {raws[-1]:.0f}/s", flush=True)
                     continue
                 procs = args.procs if side == "multi" else 1
-                run = dispatch(url, port, ids.pop(), procs, state)
+                run = dispatch(url, port, ids.pop(), procs, state, meter)
                 (multi if side == "multi" else single).append(run)
                 rate = run["sent"] / run["wall"]
                 print(f"  rep {rep + 1} {procs} proc(s): {rate:.0f}/s {run}", flush=True)
         rss_run = None
         if args.rss_recipients:
             big = make_campaign(engine, args.rss_recipients)
-            rss_run = dispatch(url, port, big, args.procs, state)
+            rss_run = dispatch(url, port, big, args.procs, state, meter)
             print(f"  {args.rss_recipients} recipients: {rss_run}", flush=True)
         engine.dispose()
     targets = []
@@ -273,6 +318,9 @@ def main() -> int:
         print(f"full dispatch, 1 process (wall time):           {one:8.0f} emails/s")
         print(f"full dispatch, {args.procs} processes (after start-up):   {inner:8.0f} emails/s")
         print(f"sender CPU per email (user + sys, all processes): {cpu:.2f} ms")
+        for name in ("smtp_sink", "postgres"):
+            used = median([r[f"{name}_ms_per_email"] for r in multi])
+            print(f"{name} CPU per email (same runs):{used:20.2f} ms")
         targets += [
             Target("full dispatch emails/s", full, TARGET_RATE, at_most=False),
             Target("full / raw", full / raw, TARGET_RATIO, at_most=False),

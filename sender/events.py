@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any
-
-from confluent_kafka import KafkaError, Message, Producer
+from typing import TYPE_CHECKING, Any
 
 from murmur.events import EmailEvent
-from murmur.kafka import EVENTS_TOPIC, producer_config
+
+if TYPE_CHECKING:
+    from confluent_kafka import KafkaError, Message
 
 log = logging.getLogger("sender.events")
 POLL_EVERY = 256  # events produced between two polls for delivery reports
@@ -22,8 +22,14 @@ class EventDeliveryError(RuntimeError):
 class KafkaEventSink:
     """Produces each event to `email-events` keyed by email record; `flush` waits for acks."""
 
-    def __init__(self, bootstrap_servers: str, topic: str = EVENTS_TOPIC, **overrides: Any) -> None:
-        self.topic = topic
+    def __init__(self, bootstrap_servers: str, topic: str | None = None, **overrides: Any) -> None:
+        """`topic` defaults to `murmur.kafka.EVENTS_TOPIC`."""
+        # imported here: a dispatch without events (`--no-events`) never loads the Kafka client
+        from confluent_kafka import Producer
+
+        from murmur.kafka import EVENTS_TOPIC, producer_config
+
+        self.topic = topic or EVENTS_TOPIC
         self.producer = Producer(producer_config(bootstrap_servers, **overrides))
         self.lock = threading.Lock()
         self.errors: list[str] = []
@@ -60,7 +66,13 @@ class KafkaEventSink:
 
 
 class DiscardEventSink:
-    """For `--no-events`: events are logged at debug level and dropped."""
+    """For `--no-events`: events are logged at debug level and dropped.
+
+    `discards` tells the Manager not to build the send events at all (the router still hands
+    over its rare deferral events).
+    """
+
+    discards = True
 
     def emit(self, event: EmailEvent) -> None:
         log.debug("event %s %s (discarded)", event.type, event.email_record_id)

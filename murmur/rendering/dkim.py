@@ -33,8 +33,9 @@ _FOLD = re.compile(rb"\r\n(?=[ \t])")
 
 def relaxed_header(name: bytes, value: bytes) -> bytes:
     """One header in relaxed canonical form (`name:value` + CRLF)."""
-    value = _WSP.sub(b" ", _FOLD.sub(b"", value)).strip()
-    return name.strip().lower() + b":" + value + b"\r\n"
+    if b"\r" in value or b"\t" in value or b"  " in value:  # else nothing to unfold or collapse
+        value = _WSP.sub(b" ", _FOLD.sub(b"", value))
+    return name.strip().lower() + b":" + value.strip() + b"\r\n"
 
 
 def relaxed_body(body: bytes) -> bytes:

@@ -8,7 +8,9 @@ the renderer does both for a ledger row, which is what the sender sends.
 from __future__ import annotations
 
 import html
+import itertools
 import re
+import secrets
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -139,6 +141,10 @@ class MessageRenderer:
         self.from_header = formataddr((campaign.from_name, campaign.from_email), "utf-8")
         self.feedback_id = f"{campaign.campaign_id}:{campaign.account_id.hex[:12]}:campaign:murmur"
         self._mailto = f"mailto:unsubscribe@{self.domain}?subject=unsubscribe-"
+        # MIME boundaries: "=_" never occurs in base64 lines, so any such string is safe; a
+        # random prefix and a counter keep them unique without a uuid4 per message
+        self._boundary = secrets.token_hex(8)
+        self._serial = itertools.count()
 
     def tracking_ids(self, recipient: RecipientSource) -> TrackingIds:
         return TrackingIds(
@@ -246,7 +252,7 @@ class MessageRenderer:
         ]
         if self.campaign.reply_to:
             headers.append(("Reply-To", self.campaign.reply_to))
-        boundary = f"=_murmur_{uuid.uuid4().hex}"
+        boundary = f"=_murmur_{self._boundary}{next(self._serial):x}"
         headers += [
             ("MIME-Version", "1.0"),
             ("Content-Type", f'multipart/alternative; boundary="{boundary}"'),
@@ -295,8 +301,10 @@ def _part(source: str, html: bool) -> Callable[[dict[str, object]], str]:
 def _before_body_end(body: str, snippet: str) -> str:
     if not snippet:
         return body
-    matches = list(_BODY_END.finditer(body))
-    if not matches:
-        return body + snippet
-    at = matches[-1].start()
+    at = body.rfind("</body>")  # the usual spelling; a later variant still wins below
+    if at < 0 or _BODY_END.search(body, at + 1) is not None:
+        matches = list(_BODY_END.finditer(body))
+        if not matches:
+            return body + snippet
+        at = matches[-1].start()
     return body[:at] + snippet + body[at:]

@@ -21,7 +21,6 @@ from sender.circuit import CircuitConfig
 from sender.esp.backoff import Backoff
 from sender.esp.base import EspAdapter, EspRef
 from sender.esp.router import EspRouter, RouterConfig, esp_bucket, provider_bucket
-from sender.esp.ses import SesAdapter, SesConfig
 from sender.esp.smtp import SmtpAdapter
 from sender.messengers.smtp import SmtpConfig
 from sender.models import Campaign, EventSink
@@ -55,6 +54,8 @@ def default_account(settings: Settings) -> EspAccount:
 def adapter(account: EspAccount, settings: Settings) -> EspAdapter:
     ref = EspRef(account.label, account.esp_id, account.kind)
     if account.kind == "ses":
+        from sender.esp.ses import SesAdapter, SesConfig  # boto3 is imported only for SES
+
         s, c = account.settings, account.credentials
         return SesAdapter(
             ref,

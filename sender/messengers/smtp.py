@@ -3,6 +3,8 @@
 `smtp://user:pass@host:port` (STARTTLS when the server offers it; `?starttls=require` insists,
 `?starttls=no` never) or `smtps://` (TLS from the first byte). 4xx answers and dropped
 connections are retried with exponential backoff and full jitter; 5xx are permanent failures.
+When the server announces PIPELINING (RFC 2920), MAIL FROM, RCPT TO and DATA go in one write
+and the content in a second: two round trips per message instead of four.
 """
 
 from __future__ import annotations
@@ -123,12 +125,15 @@ class SmtpMessenger:
             raise _failure(exc) from None
         keep = True
         try:
-            code, resp = conn.mail(message.mail_from)
-            _check(code, resp, "MAIL FROM")
-            code, resp = conn.rcpt(message.rcpt_to)
-            _check(code, resp, "RCPT TO", ok=(250, 251))
-            code, resp = conn.data(message.data)
-            _check(code, resp, "DATA")
+            if _can_pipeline(conn, message):
+                resp = _pipelined(conn, message)
+            else:
+                code, resp = conn.mail(message.mail_from)
+                _check(code, resp, "MAIL FROM")
+                code, resp = conn.rcpt(message.rcpt_to)
+                _check(code, resp, "RCPT TO", ok=(250, 251))
+                code, resp = conn.data(message.data)
+                _check(code, resp, "DATA")
         except SendFailure as exc:
             keep = exc.code != 421 and _reset(conn)
             raise
@@ -152,6 +157,60 @@ class SmtpMessenger:
                 _quit(self.pool.get_nowait())
             except queue.Empty:
                 return
+
+
+def _can_pipeline(conn: smtplib.SMTP, message: Outgoing) -> bool:
+    """PIPELINING announced and plain ASCII addresses (anything else takes smtplib's path)."""
+    if "pipelining" not in conn.esmtp_features:
+        return False
+    for address in (message.mail_from, message.rcpt_to):
+        if not address.isascii() or "\r" in address or "\n" in address:
+            return False
+    return True
+
+
+def _pipelined(conn: smtplib.SMTP, message: Outgoing) -> bytes:
+    """MAIL, RCPT and DATA in one write, the content in a second (RFC 2920); the DATA answer.
+
+    Every answer of the group is read before any is judged, so the connection stays in step;
+    the first refusal is the one reported (a refused MAIL FROM makes RCPT and DATA fail too).
+    """
+    envelope = (
+        f"MAIL FROM:{_quote(message.mail_from)}\r\nRCPT TO:{_quote(message.rcpt_to)}\r\nDATA\r\n"
+    )
+    conn.send(envelope.encode("ascii"))
+    mail, rcpt, data = conn.getreply(), conn.getreply(), conn.getreply()
+    if data[0] == 354 and (mail[0] != 250 or rcpt[0] not in (250, 251)):
+        conn.send(b".\r\n")  # a server that took DATA without a recipient: send nothing
+        conn.getreply()
+    _check(*mail, "MAIL FROM")
+    _check(*rcpt, "RCPT TO", ok=(250, 251))
+    _check(*data, "DATA", ok=(354,))
+    conn.send(_content(message.data))
+    code, resp = conn.getreply()
+    _check(code, resp, "DATA")
+    return resp
+
+
+_LEADING_DOT = re.compile(rb"(?m)^\.")
+_ATOM = r"[A-Za-z0-9_%+-]+"
+_DOT_ATOM = re.compile(rf"{_ATOM}(?:\.{_ATOM})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*")
+
+
+def _quote(address: str) -> str:
+    """`smtplib.quoteaddr` (≈11 µs: it parses with email.utils), short-cut for a dot-atom."""
+    if _DOT_ATOM.fullmatch(address):
+        return f"<{address}>"
+    return smtplib.quoteaddr(address)
+
+
+def _content(data: bytes) -> bytes:
+    """The message dot-stuffed and terminated as `smtplib.SMTP.data` sends it."""
+    if data.startswith(b".") or b"\n." in data:
+        data = _LEADING_DOT.sub(b"..", data)
+    if not data.endswith(b"\r\n"):
+        data += b"\r\n"
+    return data + b".\r\n"
 
 
 def _check(code: int, resp: bytes, step: str, ok: tuple[int, ...] = (250,)) -> None:

@@ -88,14 +88,30 @@ def moto() -> Iterator[Moto]:
 
 @dataclass
 class Sink:
-    """An SMTP relay for tests: stores (time, rcpt, raw); `defer(rcpt)` / `down` make it fail."""
+    """An SMTP relay for tests: stores (time, rcpt, raw); `defer(rcpt)` / `down` make it fail.
+
+    It announces PIPELINING (as Postfix does), so the sender's pipelined path is the one these
+    tests exercise; `pipelined` counts the RCPT TO whose DATA was already in the input buffer
+    (sent without waiting for the RCPT answer).
+    """
 
     received: list[tuple[float, str, bytes]] = field(default_factory=list)
     defer: Callable[[str], bool] = lambda rcpt: False
+    refuse: Callable[[str], str | None] = lambda rcpt: None  # a 5xx answer to RCPT TO
     down: bool = False
     refused: int = 0
     deferred: int = 0
+    pipelining: bool = True
+    pipelined: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    async def handle_EHLO(
+        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
+        session.host_name = hostname
+        if self.pipelining:
+            responses.insert(1, "250-PIPELINING")
+        return responses
 
     async def handle_MAIL(
         self, server: Any, session: Any, envelope: Any, address: str, options: Any
@@ -110,10 +126,16 @@ class Sink:
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, options: Any
     ) -> str:
+        buffered = bytes(getattr(server._reader, "_buffer", b""))
+        with self.lock:
+            self.pipelined += buffered.startswith(b"DATA")
         if self.defer(address):
             with self.lock:
                 self.deferred += 1
             return "451 4.7.1 rate limited for this recipient, try again later"
+        refusal = self.refuse(address)
+        if refusal is not None:
+            return refusal
         envelope.rcpt_tos.append(address)
         return "250 OK"
 

@@ -98,3 +98,31 @@ def test_extending_a_lease_pushes_it_out_for_the_claimed_rows_only(
         ).all()
     assert {r[0] for r in rows if r[2]} == set(claimed)
     assert all(r[1] == "queued" and r[2] is None for r in rows if r[0] not in claimed)
+
+
+def _plan_nodes(plan: dict[str, object]) -> list[dict[str, object]]:
+    children = plan.get("Plans", [])
+    assert isinstance(children, list)
+    return [plan, *(node for child in children for node in _plan_nodes(child))]
+
+
+def test_a_claim_reads_about_one_batch_not_every_open_row(
+    db_engine: sa.Engine, make_campaign: MakeCampaign
+) -> None:
+    # Regression: the claim sorted every open row of the campaign to take a batch (10,000 rows
+    # read and sorted per claim of 500), quadratic over a large campaign.
+    from sender.queries import query
+
+    c = make_campaign(n=300, refused_each=0)
+    PgStore(db_engine).start(c.campaign_id)
+    params = {"campaign_id": c.campaign_id, "shard": 0, "shards": 1, "batch_size": 20}
+    with db_engine.begin() as conn:
+        plan = conn.execute(
+            sa.text("explain (analyze, format json) " + query("ledger", "claim-batch")),
+            {**params, "lease_seconds": 60},
+        ).scalar_one()[0]["Plan"]
+        conn.rollback()
+    nodes = _plan_nodes(plan)
+    assert not [n for n in nodes if n["Node Type"] == "Sort"]
+    scans = [n for n in nodes if "Scan" in str(n["Node Type"]) and n.get("Relation Name")]
+    assert scans and all(float(str(n["Actual Rows"])) <= 40 for n in scans), scans
