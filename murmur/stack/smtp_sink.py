@@ -10,12 +10,24 @@ import asyncio
 import logging
 import mailbox
 import signal
+from email.header import Header
 from pathlib import Path
 from typing import Any
 
 from aiosmtpd.controller import Controller
 
 log = logging.getLogger("murmur.smtp_sink")
+
+
+def _header_value(value: str) -> str:
+    """An envelope address as a trace-header value: ASCII as is.
+
+    An SMTPUTF8 address becomes an RFC 2047 encoded word (as the email package wrote it when the
+    sink re-generated each message), so a header parser reads it back intact.
+    """
+    if value.isascii():
+        return value
+    return Header(value, "utf-8").encode(maxlinelen=998)
 
 
 class MaildirHandler:
@@ -31,9 +43,9 @@ class MaildirHandler:
         raw = envelope.original_content or envelope.content
         if isinstance(raw, str):
             raw = raw.encode("utf-8", "surrogateescape")
-        trace = f"X-Sink-Mail-From: {envelope.mail_from}\nX-Sink-Rcpt-To: "
-        trace += ", ".join(envelope.rcpt_tos) + "\n"
-        key = self.box.add(trace.encode("utf-8", "surrogateescape") + raw.replace(b"\r\n", b"\n"))
+        trace = f"X-Sink-Mail-From: {_header_value(str(envelope.mail_from))}\n"
+        trace += f"X-Sink-Rcpt-To: {_header_value(', '.join(envelope.rcpt_tos))}\n"
+        key = self.box.add(trace.encode("ascii") + raw.replace(b"\r\n", b"\n"))
         log.info("stored %s from=%s to=%s", key, envelope.mail_from, envelope.rcpt_tos)
         return "250 Message accepted for delivery"
 
