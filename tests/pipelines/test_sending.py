@@ -273,6 +273,9 @@ def test_an_interrupted_shard_records_what_went_out_releases_the_rest_and_resume
         if not interrupted:  # what Dagster's run termination does to the step's thread
             interrupted.append(pipe.sent)
             signal.raise_signal(signal.SIGINT)
+            # Regression: the handler runs in the main thread only when it next gets the GIL; on
+            # a loaded machine this worker had sent all 60 by then. Wait for run_to_end's stop.
+            assert manager.stopping.wait(60), "run_to_end never stopped the manager"
 
     manager, messenger = sender.manager(db_engine, 0, 1, interrupt_after_first_batch)
     # Regression: an earlier in-process Dagster run in this file can leave its interrupt-capturing
