@@ -1,4 +1,8 @@
-"""Wiring: settings → PgStore + SmtpMessenger + CampaignRenderer (+ DKIM) + event sink."""
+"""Wiring: settings → PgStore + SmtpMessenger + CampaignRenderer (+ DKIM) + event sink.
+
+`link_minter` is the one of `murmur.rendering.links` (the API's preview and test-send use it
+too), re-exported here for the sender's entry points.
+"""
 
 from __future__ import annotations
 
@@ -9,41 +13,17 @@ import sqlalchemy as sa
 
 from murmur.crypto import CryptoError
 from murmur.domain.dkim import load_key
-from murmur.settings import Settings, SettingsError
+from murmur.rendering.links import link_minter
+from murmur.settings import Settings
 from sender.dkim_sign import DkimSigner
 from sender.models import Campaign, Renderer
-from sender.render.links import LinkMinter, TrackingLinkMinter
+from sender.render.links import LinkMinter
 from sender.render.message import CampaignRenderer
 from sender.store import PgStore
 
+__all__ = ["link_minter", "renderer_factory"]
+
 log = logging.getLogger("sender")
-
-
-def link_minter(settings: Settings) -> LinkMinter:
-    """The minter of this dispatch, or SettingsError: links are never sent unsigned.
-
-    Every mail carries the signed unsubscribe link (List-Unsubscribe, the footer), so the secret
-    is needed even for a campaign without open or click tracking. The local stack provides both
-    values (`Settings.resolved()` reads them from the running stack).
-    """
-    resolved = settings.resolved()
-    secret = resolved.tracking_secret.get_secret_value() if resolved.tracking_secret else ""
-    if not secret:
-        raise SettingsError(
-            "MURMUR_TRACKING_SECRET is not set and no local stack provides it: the sender signs "
-            "the unsubscribe, click and open links with it and the ingestion receiver verifies "
-            "them with the same secret. Set MURMUR_TRACKING_SECRET (the receiver's value) or run "
-            "`murmur stack up`."
-        )
-    if not resolved.tracking_base_url:
-        raise SettingsError(
-            "MURMUR_TRACKING_BASE_URL is not set and no local stack provides it: the public URL "
-            "of the ingestion receiver that serves /t/o, /t/c and /u."
-        )
-    try:
-        return TrackingLinkMinter(resolved.tracking_base_url, secret)
-    except ValueError as exc:
-        raise SettingsError(str(exc)) from None
 
 
 def renderer_factory(
