@@ -2,27 +2,15 @@
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from murmur.domain.campaign_content import CampaignContent
 from murmur.events import EmailEvent
 
-
-@dataclass(frozen=True)
-class Campaign:
-    """Everything a worker needs to render and address one campaign's messages."""
-
-    campaign_id: int
-    account_id: uuid.UUID
-    subject: str
-    from_name: str
-    from_email: str
-    reply_to: str | None
-    body_html: str
-    body_text: str | None
-    postal_address: str
-    status_reason: str | None = None
+# Everything a worker needs to render and address one campaign's messages: the content the
+# API's preview and test-send render too, from the one loader of `murmur.domain.campaign_content`.
+Campaign = CampaignContent
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -144,4 +143,4 @@ def _campaign(conn: sa.Connection, row: dict[str, Any]) -> Campaign:
         content = campaign_content(conn, row)
     except InvalidInput as exc:
         raise DispatchError(exc.message) from None
-    return Campaign(**dataclasses.asdict(content))
+    return content
