@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from murmur.db.tables import campaigns, contacts, segments, suppressions
-from murmur.domain.templates import create_template
+from murmur.db.tables import contacts, suppressions
 from murmur.stack.manager import Stack
 from tests.murmur import conftest as _shared
+from tests.sender.helpers import insert_campaign
 
 TEMPLATE_HTML = (
     "<html><body><h1>Hello {{ first_name }}</h1>"
@@ -92,35 +92,7 @@ def make_campaign(
                         for i in range(refused_each)
                     ],
                 )
-            segment_id = conn.execute(
-                segments.insert()
-                .values(
-                    account_id=account_id,
-                    name=f"seg {tag}",
-                    kind="criteria",
-                    definition={"all": [{"field": "custom_fields.list", "op": "eq", "value": tag}]},
-                )
-                .returning(segments.c.segment_id)
-            ).scalar_one()
-            template_id = create_template(
-                conn,
-                account_id,
-                {"name": "t", "subject": subject, "body_html": html, "body_text": text},
-                "test",
-            )["template_id"]
-            campaign_id = conn.execute(
-                campaigns.insert()
-                .values(
-                    account_id=account_id,
-                    name=f"campaign {tag}",
-                    subject=subject,
-                    template_id=template_id,
-                    segment_id=segment_id,
-                    status="scheduled",
-                    template_version=1,  # pinned at scheduling, as the API does
-                )
-                .returning(campaigns.c.campaign_id)
-            ).scalar_one()
+            campaign_id = insert_campaign(conn, account_id, tag, subject, html, text)
             # make sure the suppressed ones really are suppressed and still subscribed
             assert (
                 conn.execute(

@@ -20,9 +20,8 @@ from aiosmtpd.controller import Controller
 from confluent_kafka import Consumer
 from moto.server import ThreadedMotoServer
 
-from murmur.db.tables import campaigns, contacts, segments
+from murmur.db.tables import contacts
 from murmur.domain.esps import create_esp
-from murmur.domain.templates import create_template
 from murmur.events import EmailEvent
 from murmur.kafka import consumer_config
 from murmur.net import free_port
@@ -33,7 +32,7 @@ from sender.manager import Config, Manager
 from sender.models import EventSink
 from sender.render.message import CampaignRenderer
 from sender.store import PgStore
-from tests.sender.helpers import LINKS
+from tests.sender.helpers import LINKS, insert_campaign
 
 SECRET = "esp-tests-secret-key-0123456789"
 SES_KEYS = {"access_key_id": "AKIDMOTOTEST", "secret_access_key": "moto-secret"}
@@ -189,35 +188,9 @@ def make_esp_campaign(
                 for i, email in enumerate(recipients)
             ],
         )
-        segment_id = conn.execute(
-            segments.insert()
-            .values(
-                account_id=account_id,
-                name=f"seg {tag}",
-                kind="criteria",
-                definition={"all": [{"field": "custom_fields.list", "op": "eq", "value": tag}]},
-            )
-            .returning(segments.c.segment_id)
-        ).scalar_one()
-        template_id = create_template(
-            conn,
-            account_id,
-            {"name": "t", "subject": "Hi", "body_html": "<p>Hello {{ first_name }}</p>"},
-            "test",
-        )["template_id"]
-        campaign_id = conn.execute(
-            campaigns.insert()
-            .values(
-                account_id=account_id,
-                name=f"c {tag}",
-                subject="Hi {{ first_name }}",
-                template_id=template_id,
-                segment_id=segment_id,
-                status="scheduled",
-                template_version=1,
-            )
-            .returning(campaigns.c.campaign_id)
-        ).scalar_one()
+        campaign_id = insert_campaign(
+            conn, account_id, tag, "Hi {{ first_name }}", "<p>Hello {{ first_name }}</p>"
+        )
     return EspCampaign(account_id, campaign_id, domain, recipients)
 
 

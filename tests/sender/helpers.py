@@ -1,11 +1,14 @@
-"""Building a real sender (Postgres ledger, SMTP sink) for in-process tests."""
+"""Building a real sender (Postgres ledger, SMTP sink) and its campaigns for in-process tests."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 
 import sqlalchemy as sa
 
+from murmur.db.tables import campaigns, segments
+from murmur.domain.templates import create_template
 from sender.events import DiscardEventSink
 from sender.manager import Config, Manager
 from sender.messengers.smtp import SmtpConfig, SmtpMessenger
@@ -17,6 +20,49 @@ from sender.store import PgStore
 TRACKING_BASE = "https://track.example.net"
 TRACKING_SECRET = "test-tracking-secret"
 LINKS = TrackingLinkMinter(TRACKING_BASE, TRACKING_SECRET)
+
+
+def insert_campaign(
+    conn: sa.Connection,
+    account_id: uuid.UUID,
+    tag: str,
+    subject: str,
+    html: str,
+    text: str | None = None,
+) -> int:
+    """A scheduled campaign to the segment `custom_fields.list == <tag>` (its contacts are the
+    caller's), on a new template pinned at version 1 as the API pins it at scheduling."""
+    segment_id = conn.execute(
+        segments.insert()
+        .values(
+            account_id=account_id,
+            name=f"seg {tag}",
+            kind="criteria",
+            definition={"all": [{"field": "custom_fields.list", "op": "eq", "value": tag}]},
+        )
+        .returning(segments.c.segment_id)
+    ).scalar_one()
+    template_id = create_template(
+        conn,
+        account_id,
+        {"name": "t", "subject": subject, "body_html": html, "body_text": text},
+        "test",
+    )["template_id"]
+    return int(
+        conn.execute(
+            campaigns.insert()
+            .values(
+                account_id=account_id,
+                name=f"campaign {tag}",
+                subject=subject,
+                template_id=template_id,
+                segment_id=segment_id,
+                status="scheduled",
+                template_version=1,
+            )
+            .returning(campaigns.c.campaign_id)
+        ).scalar_one()
+    )
 
 
 def real_manager(

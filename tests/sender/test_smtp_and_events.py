@@ -12,15 +12,14 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from aiosmtpd.controller import Controller
-from confluent_kafka import Consumer
 
 from murmur.domain.sending import counters
-from murmur.events import EmailEvent
-from murmur.kafka import consumer_config, ensure_topics
+from murmur.kafka import ensure_topics
 from murmur.net import free_port
 from sender.events import KafkaEventSink
 from sender.manager import Config
 from tests.sender.conftest import MakeCampaign
+from tests.sender.esp_helpers import consume
 from tests.sender.helpers import real_manager
 
 pytestmark = pytest.mark.integration
@@ -73,22 +72,6 @@ def relay() -> Iterator[tuple[FlakyRelay, str]]:
     controller.stop()
 
 
-def _consume(bootstrap: str, topic: str, expected: int) -> list[EmailEvent]:
-    consumer = Consumer(consumer_config(bootstrap, f"test-{uuid.uuid4().hex}"))
-    consumer.subscribe([topic])
-    events: list[EmailEvent] = []
-    try:
-        for _ in range(300):
-            msg = consumer.poll(0.5)
-            if msg is not None and msg.error() is None:
-                events.append(EmailEvent.from_json(msg.value()))
-                if len(events) >= expected:
-                    break
-    finally:
-        consumer.close()
-    return events
-
-
 def test_deferrals_are_retried_until_delivered_and_a_5_1_1_is_a_reject_and_hard_bounce(
     db_engine: sa.Engine,
     make_campaign: MakeCampaign,
@@ -134,7 +117,7 @@ def test_deferrals_are_retried_until_delivered_and_a_5_1_1_is_a_reject_and_hard_
     assert error.startswith("permanent: 550 5.1.1") and esp_id is None
     assert all(q.startswith("Q") for q in queue_ids)  # the relay's queue id, not ours
 
-    events = _consume(kafka_bootstrap, topic, expected=61)
+    events = consume(kafka_bootstrap, topic, expected=61)
     kinds = Counter(e.type for e in events)
     assert kinds == {"send": 59, "reject": 1, "bounce": 1}
     bounce = next(e for e in events if e.type == "bounce")
