@@ -5,16 +5,15 @@ The app-database fixtures are the ones of tests/murmur/conftest.py (imported, no
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from clickhouse_connect.driver.client import Client
 
 from ingestion.consumer.schema import ddl
-from murmur.clickhouse import ensure_database, get_client
-from murmur.settings import Settings, get_settings
+from murmur.clickhouse import get_client
+from murmur.settings import Settings
+from tests.clickhouse_db import private_clickhouse
 from tests.murmur.conftest import (  # noqa: F401  (fixtures)
     db_engine,
     empty_db_url,
@@ -32,22 +31,11 @@ def analytics_settings(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Settings]:
     """Settings pointing at the module's app database and a fresh ClickHouse database."""
-    database = f"t_{uuid.uuid4().hex[:12]}"
-    state: Path = tmp_path_factory.mktemp("analytics-state")
-    settings = get_settings(
-        postgres_url=migrated_db_url,
-        clickhouse_url=clickhouse_url,
-        clickhouse_database=database,
-        state_dir=state,
-        analytics_dbt_threads=2,
-    )
-    ensure_database(settings)
-    yield settings
-    client = get_client(settings, database=False)
-    try:
-        client.command(f"drop database if exists `{database}` sync")
-    finally:
-        client.close()
+    state = tmp_path_factory.mktemp("analytics-state")
+    with private_clickhouse(
+        migrated_db_url, clickhouse_url, state, analytics_dbt_threads=2
+    ) as settings:
+        yield settings
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +18,7 @@ from fastapi.testclient import TestClient
 from murmur.clickhouse import ensure_database, get_client
 from murmur.net import free_port
 from murmur.settings import Settings, get_settings
+from tests.clickhouse_db import private_clickhouse
 from tests.murmur.conftest import MakeAccount, auth
 
 pytestmark = pytest.mark.integration
@@ -88,20 +88,9 @@ def _settings(base: Settings, **changes: Any) -> Settings:
 def ch_settings(
     migrated_db_url: str, clickhouse_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Settings]:
-    state: Path = tmp_path_factory.mktemp("analytics-api")
-    settings = get_settings(
-        postgres_url=migrated_db_url,
-        state_dir=state,
-        clickhouse_url=clickhouse_url,
-        clickhouse_database=f"t_{uuid.uuid4().hex[:12]}",
-    )
-    ensure_database(settings)
-    yield settings
-    client = get_client(settings, database=False)
-    try:
-        client.command(f"drop database if exists `{settings.clickhouse_database}` sync")
-    finally:
-        client.close()
+    state = tmp_path_factory.mktemp("analytics-api")
+    with private_clickhouse(migrated_db_url, clickhouse_url, state) as settings:
+        yield settings
 
 
 @pytest.fixture(scope="module")
