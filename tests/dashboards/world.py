@@ -8,7 +8,6 @@ segments work (issue 11): `segment_membership` and `segment_membership_history` 
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,14 +21,18 @@ from murmur.db.tables import campaigns, segments, templates, users
 from murmur.domain.accounts import create_account
 from murmur.domain.suppression import suppress
 from murmur.settings import Settings
-from tests.pipelines.history import Events, add_campaign, add_contact, add_send
+from tests.pipelines.history import (
+    T0,
+    Events,
+    H,
+    M,
+    add_campaign,
+    add_contact,
+    add_send,
+    scripted_history,
+)
 
 PASSWORD = "correct horse battery staple"
-T0 = dt.datetime.combine(
-    dt.datetime.now(dt.UTC).date() - dt.timedelta(days=2), dt.time(8), tzinfo=dt.UTC
-)
-M = dt.timedelta(minutes=1)
-H = dt.timedelta(hours=1)
 
 MEMBERSHIP_DDL = (
     """create table if not exists segment_membership (
@@ -73,41 +76,12 @@ def add_user(conn: sa.Connection, account_id: uuid.UUID, email: str, role: str) 
 def _history(
     engine: sa.Engine, ch: Client, account_id: uuid.UUID
 ) -> tuple[int, dict[str, int], dict[str, str]]:
-    names = {
-        "alice": "alice@gmail.com",  # delivered, human open, click
-        "bob": "bob@googlemail.com",  # delivered, machine open only
-        "carol": "carol@yahoo.com",  # soft then hard bounce
-        "dave": "dave@hotmail.com",  # deferral, soft bounce, then delivered; complaint
-        "erin": "erin@icloud.com",  # delivered, human open, unsubscribe
-        "frank": "frank@corp.example",  # no event at all
-    }
+    """The scripted history with a deferral; carol (bounce) and erin (unsubscribe) suppressed."""
+    history = scripted_history(engine, ch, account_id, deferral=True)
     with engine.begin() as conn:
-        contact = {k: add_contact(conn, account_id, v) for k, v in names.items()}
-        campaign = add_campaign(conn, account_id, "November news", from_email="news@acme.io")
-        record = {k: add_send(conn, account_id, campaign, c, T0) for k, c in contact.items()}
-        suppress(conn, account_id, names["carol"], "bounce", "test")
-        suppress(conn, account_id, names["erin"], "unsubscribe", "test")
-    ev = Events()
-
-    def send(k: str) -> tuple[uuid.UUID, int, int, int]:
-        return (account_id, campaign, contact[k], record[k])
-
-    for k in ("alice", "bob", "erin"):
-        ev.add(send(k), "delivery", T0 + M)
-    ev.add(send("alice"), "open", T0 + H + 5 * M)
-    ev.add(send("alice"), "open", T0 + H + 9 * M)
-    ev.add(send("alice"), "click", T0 + 2 * H, url="https://acme.io/sale")
-    ev.add(send("bob"), "open", T0 + H, machine_open=True)
-    ev.add(send("carol"), "bounce", T0 + 10 * M, bounce_type="soft")
-    ev.add(send("carol"), "bounce", T0 + 20 * M, bounce_type="hard")
-    ev.add(send("dave"), "deferral", T0 + 2 * M, domain="hotmail.com")
-    ev.add(send("dave"), "bounce", T0 + 5 * M, bounce_type="soft")
-    ev.add(send("dave"), "delivery", T0 + 30 * M)
-    ev.add(send("dave"), "complaint", T0 + 3 * H)
-    ev.add(send("erin"), "open", T0 + H)
-    ev.add(send("erin"), "unsubscribe", T0 + H + M)
-    ev.insert(ch)
-    return campaign, contact, names
+        suppress(conn, account_id, history.emails["carol"], "bounce", "test")
+        suppress(conn, account_id, history.emails["erin"], "unsubscribe", "test")
+    return history.campaign, history.contact, history.emails
 
 
 def _other_account(engine: sa.Engine, ch: Client) -> tuple[uuid.UUID, int]:
@@ -199,33 +173,11 @@ def materialize(settings: Settings) -> None:
     """Replication, the dbt build and the daily partition of T0, recorded in the stack's
     Dagster instance (`<state>/dagster`), which the Pipeline health page reads."""
     import dagster as dg
-    from dagster_dbt import DbtCliResource
 
-    from pipelines.defs.dbt.assets import build_dbt_assets
-    from pipelines.defs.dbt.project import dbt_executable, dbt_project
-    from pipelines.defs.replication.assets import postgres_replication
-    from pipelines.lib.resources import ClickHouseResource, PostgresResource
+    from tests.pipelines.refresh import refresh, refresh_day
 
-    resources = {
-        "clickhouse": ClickHouseResource(
-            url=settings.clickhouse_url,
-            database=settings.clickhouse_database,
-            state_dir=str(settings.state_dir),
-        ),
-        "postgres": PostgresResource(url=settings.postgres_url),
-        "dbt": DbtCliResource(project_dir=dbt_project(), dbt_executable=dbt_executable()),
-    }
     home = Path(settings.state_dir) / "dagster"
     home.mkdir(parents=True, exist_ok=True)
     with dg.DagsterInstance.local_temp(str(home)) as instance:
-        unpartitioned, daily = build_dbt_assets(dbt_project())
-        result = dg.materialize(
-            [postgres_replication, unpartitioned], resources=resources, instance=instance
-        )
-        if not result.success:
-            raise RuntimeError("the analytics refresh failed")
-        result = dg.materialize(
-            [daily], partition_key=T0.date().isoformat(), resources=resources, instance=instance
-        )
-        if not result.success:
-            raise RuntimeError("the daily refresh failed")
+        refresh(settings, instance)
+        refresh_day(settings, T0.date(), instance)

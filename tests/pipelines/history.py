@@ -1,13 +1,15 @@
 """A scripted history for the analytics tests: rows written straight into Postgres and `events`.
 
 Test-only helpers: Postgres rows go through SQLAlchemy Core on the real tables, events are
-inserted into the consumer's `events` table (created in conftest).
+inserted into the consumer's `events` table (created in conftest). `scripted_history` is the
+campaign with known outcomes whose mart numbers the pipelines and dashboard tests expect.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -31,6 +33,12 @@ EVENT_COLUMNS = [
     "machine_open",
     "ingested_at",
 ]
+# Two days ago at 08:00 UTC: every event of the history falls on one day, within 7 days of now.
+T0 = dt.datetime.combine(
+    dt.datetime.now(dt.UTC).date() - dt.timedelta(days=2), dt.time(8), tzinfo=dt.UTC
+)
+M = dt.timedelta(minutes=1)
+H = dt.timedelta(hours=1)
 _NIL = uuid.UUID(int=0)  # the consumer stores an unmatched event's account as the nil UUID
 
 
@@ -136,3 +144,62 @@ class Events:
         if self.rows:
             ch.insert("events", self.rows, column_names=EVENT_COLUMNS)
         self.rows = []
+
+
+@dataclass(frozen=True)
+class History:
+    campaign: int
+    contact: dict[str, int]  # name → contact_id
+    record: dict[str, int]  # name → email_record_id
+    emails: dict[str, str]  # name → address
+
+
+def scripted_history(
+    engine: sa.Engine,
+    ch: Client,
+    account_id: uuid.UUID,
+    *,
+    deferral: bool = False,
+    duplicate_open: bool = False,
+) -> History:
+    """Six sends at T0 of one campaign, "November news" from news@acme.io, with known outcomes.
+
+    `deferral` adds a deferral before dave's soft bounce; `duplicate_open` delivers alice's
+    first open twice (the same event id: it counts once).
+    """
+    emails = {
+        "alice": "alice@gmail.com",  # delivered, human open, click
+        "bob": "bob@googlemail.com",  # delivered, machine open only
+        "carol": "carol@yahoo.com",  # soft then hard bounce
+        "dave": "dave@hotmail.com",  # (deferral,) soft bounce, then delivered; complaint
+        "erin": "erin@icloud.com",  # delivered, human open, unsubscribe
+        "frank": "frank@corp.example",  # no event at all
+    }
+    with engine.begin() as conn:
+        contact = {k: add_contact(conn, account_id, v) for k, v in emails.items()}
+        campaign = add_campaign(conn, account_id, "November news", from_email="news@acme.io")
+        record = {k: add_send(conn, account_id, campaign, c, T0) for k, c in contact.items()}
+    ev = Events()
+
+    def send(k: str) -> tuple[uuid.UUID, int, int, int]:
+        return (account_id, campaign, contact[k], record[k])
+
+    for k in ("alice", "bob", "erin"):
+        ev.add(send(k), "delivery", T0 + M)
+    ev.add(send("alice"), "open", T0 + H + 5 * M)
+    if duplicate_open:
+        ev.add(send("alice"), "open", T0 + H + 5 * M)
+    ev.add(send("alice"), "open", T0 + H + 9 * M)
+    ev.add(send("alice"), "click", T0 + 2 * H, url="https://acme.io/sale")
+    ev.add(send("bob"), "open", T0 + H, machine_open=True)
+    ev.add(send("carol"), "bounce", T0 + 10 * M, bounce_type="soft")
+    ev.add(send("carol"), "bounce", T0 + 20 * M, bounce_type="hard")
+    if deferral:
+        ev.add(send("dave"), "deferral", T0 + 2 * M, domain="hotmail.com")
+    ev.add(send("dave"), "bounce", T0 + 5 * M, bounce_type="soft")
+    ev.add(send("dave"), "delivery", T0 + 30 * M)
+    ev.add(send("dave"), "complaint", T0 + 3 * H)
+    ev.add(send("erin"), "open", T0 + H)
+    ev.add(send("erin"), "unsubscribe", T0 + H + M)
+    ev.insert(ch)
+    return History(campaign, contact, record, emails)

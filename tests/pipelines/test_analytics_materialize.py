@@ -10,44 +10,21 @@ import datetime as dt
 import uuid
 from typing import Any
 
-import dagster as dg
 import pytest
 import sqlalchemy as sa
 from clickhouse_connect.driver.client import Client
-from dagster_dbt import DbtCliResource
 
 from murmur.analytics.erasure import ErasedKeys, leftovers
 from murmur.domain.analytics import campaign_analytics
 from murmur.domain.gdpr import erase_contact
 from murmur.domain.suppression import email_sha256
 from murmur.settings import Settings
-from pipelines.defs.dbt.assets import build_dbt_assets
-from pipelines.defs.dbt.project import dbt_executable, dbt_project
-from pipelines.defs.replication.assets import ERASURE_CHECK, postgres_replication
-from pipelines.lib.resources import ClickHouseResource, PostgresResource
+from pipelines.defs.replication.assets import ERASURE_CHECK
 from tests.murmur.conftest import MakeAccount
-from tests.pipelines.history import Events, add_campaign, add_contact, add_send
+from tests.pipelines.history import T0, H, M, scripted_history
+from tests.pipelines.refresh import refresh, refresh_day
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-# Two days ago at 08:00 UTC: every event of the history falls on one day, within 7 days of now.
-T0 = dt.datetime.combine(
-    dt.datetime.now(dt.UTC).date() - dt.timedelta(days=2), dt.time(8), tzinfo=dt.UTC
-)
-M = dt.timedelta(minutes=1)
-H = dt.timedelta(hours=1)
-
-
-def _resources(settings: Settings) -> dict[str, Any]:
-    return {
-        "clickhouse": ClickHouseResource(
-            url=settings.clickhouse_url,
-            database=settings.clickhouse_database,
-            state_dir=str(settings.state_dir),
-        ),
-        "postgres": PostgresResource(url=settings.postgres_url),
-        "dbt": DbtCliResource(project_dir=dbt_project(), dbt_executable=dbt_executable()),
-    }
 
 
 def _utc(value: Any) -> Any:
@@ -65,63 +42,18 @@ def _rows(ch: Client, sql: str) -> list[dict[str, Any]]:
     ]
 
 
-def _refresh(settings: Settings) -> dg.ExecuteInProcessResult:
-    unpartitioned, _ = build_dbt_assets(dbt_project())
-    result = dg.materialize([postgres_replication, unpartitioned], resources=_resources(settings))
-    assert result.success
-    return result
-
-
-def _daily(settings: Settings) -> None:
-    _, daily = build_dbt_assets(dbt_project())
-    partition = T0.date().isoformat()
-    result = dg.materialize([daily], partition_key=partition, resources=_resources(settings))
-    assert result.success
-
-
 def _history(
     engine: sa.Engine, ch: Client, account_id: uuid.UUID
 ) -> tuple[int, dict[str, int], dict[str, int]]:
-    """Six sends of one campaign with known outcomes (see the expectations in the test)."""
-    names = {
-        "alice": "alice@gmail.com",  # delivered, human open, click
-        "bob": "bob@googlemail.com",  # delivered, machine open only
-        "carol": "carol@yahoo.com",  # soft then hard bounce
-        "dave": "dave@hotmail.com",  # soft bounce, then delivered; complaint
-        "erin": "erin@icloud.com",  # delivered, human open, unsubscribe
-        "frank": "frank@corp.example",  # no event at all
-    }
-    with engine.begin() as conn:
-        contact = {k: add_contact(conn, account_id, v) for k, v in names.items()}
-        campaign = add_campaign(conn, account_id, "November news", from_email="news@acme.io")
-        record = {k: add_send(conn, account_id, campaign, c, T0) for k, c in contact.items()}
-    ev = Events()
-
-    def send(k: str) -> tuple[uuid.UUID, int, int, int]:
-        return (account_id, campaign, contact[k], record[k])
-
-    for k in ("alice", "bob", "erin"):
-        ev.add(send(k), "delivery", T0 + M)
-    ev.add(send("alice"), "open", T0 + H + 5 * M)
-    ev.add(send("alice"), "open", T0 + H + 5 * M)  # the same event delivered twice
-    ev.add(send("alice"), "open", T0 + H + 9 * M)
-    ev.add(send("alice"), "click", T0 + 2 * H, url="https://acme.io/sale")
-    ev.add(send("bob"), "open", T0 + H, machine_open=True)
-    ev.add(send("carol"), "bounce", T0 + 10 * M, bounce_type="soft")
-    ev.add(send("carol"), "bounce", T0 + 20 * M, bounce_type="hard")
-    ev.add(send("dave"), "bounce", T0 + 5 * M, bounce_type="soft")
-    ev.add(send("dave"), "delivery", T0 + 30 * M)
-    ev.add(send("dave"), "complaint", T0 + 3 * H)
-    ev.add(send("erin"), "open", T0 + H)
-    ev.add(send("erin"), "unsubscribe", T0 + H + M)
-    ev.insert(ch)
+    """The scripted history (see the expectations in the test), one open delivered twice."""
+    history = scripted_history(engine, ch, account_id, duplicate_open=True)
     # an event that matched no send (ESP message id unknown): kept, never a send
     ch.insert(
         "events",
         [["unmatched-1", "delivery", T0 + 4 * H, "sendgrid", False]],
         column_names=["event_id", "type", "timestamp", "provider", "machine_open"],
     )
-    return campaign, contact, record
+    return history.campaign, history.contact, history.record
 
 
 def test_a_scripted_history_yields_exact_marts_and_erasure_leaves_nothing(
@@ -130,13 +62,13 @@ def test_a_scripted_history_yields_exact_marts_and_erasure_leaves_nothing(
     account_id, _ = make_account()
     campaign, contact, record = _history(db_engine, ch, account_id)
 
-    result = _refresh(analytics_settings)
+    result = refresh(analytics_settings)
     checks = result.get_asset_check_evaluations()
     assert [(c.check_name, c.passed) for c in checks if c.check_name == ERASURE_CHECK] == [
         (ERASURE_CHECK, True)
     ]
     assert not [c for c in checks if not c.passed], [c.check_name for c in checks if not c.passed]
-    _daily(analytics_settings)
+    refresh_day(analytics_settings, T0.date())
 
     [perf] = _rows(ch, f"select * from campaign_performance where campaign_id = {campaign}")
     assert perf["campaign_name"] == "November news" and perf["sending_domain"] == "acme.io"
@@ -248,7 +180,7 @@ def test_a_scripted_history_yields_exact_marts_and_erasure_leaves_nothing(
     # GDPR: alice is erased; after the next run she is in no ClickHouse table at all
     with db_engine.begin() as conn:
         erase_contact(conn, account_id, contact["alice"], actor="test")
-    result = _refresh(analytics_settings)
+    result = refresh(analytics_settings)
     [check] = [c for c in result.get_asset_check_evaluations() if c.check_name == ERASURE_CHECK]
     assert check.passed
     keys = ErasedKeys(hashes=[email_sha256("alice@gmail.com")], contact_ids=[contact["alice"]])

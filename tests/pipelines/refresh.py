@@ -1,0 +1,58 @@
+"""The analytics refresh in-process over test settings: replication, dbt, the daily partition."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import dagster as dg
+from dagster_dbt import DbtCliResource
+
+from murmur.settings import Settings
+from pipelines.defs.dbt.assets import build_dbt_assets
+from pipelines.defs.dbt.project import dbt_executable, dbt_project
+from pipelines.defs.replication.assets import postgres_replication
+from pipelines.lib.resources import ClickHouseResource, PostgresResource
+
+
+def analytics_resources(settings: Settings) -> dict[str, Any]:
+    """The resources of the analytics assets on the databases of `settings`."""
+    return {
+        "clickhouse": ClickHouseResource(
+            url=settings.clickhouse_url,
+            database=settings.clickhouse_database,
+            state_dir=str(settings.state_dir),
+        ),
+        "postgres": PostgresResource(url=settings.postgres_url),
+        "dbt": DbtCliResource(project_dir=dbt_project(), dbt_executable=dbt_executable()),
+    }
+
+
+def refresh(
+    settings: Settings, instance: dg.DagsterInstance | None = None
+) -> dg.ExecuteInProcessResult:
+    """Replication and the unpartitioned dbt build (tests included); RuntimeError if it fails."""
+    unpartitioned, _ = build_dbt_assets(dbt_project())
+    result = dg.materialize(
+        [postgres_replication, unpartitioned],
+        resources=analytics_resources(settings),
+        instance=instance,
+    )
+    if not result.success:
+        raise RuntimeError("the analytics refresh failed")
+    return result
+
+
+def refresh_day(
+    settings: Settings, day: dt.date, instance: dg.DagsterInstance | None = None
+) -> None:
+    """The daily dbt partition of `day`; RuntimeError if it fails."""
+    _, daily = build_dbt_assets(dbt_project())
+    result = dg.materialize(
+        [daily],
+        partition_key=day.isoformat(),
+        resources=analytics_resources(settings),
+        instance=instance,
+    )
+    if not result.success:
+        raise RuntimeError("the daily refresh failed")
