@@ -43,7 +43,9 @@ def campaign_report(settings: Settings, account_id: uuid.UUID, campaign_id: int)
     from murmur.clickhouse import get_client
     from murmur.db.engine import make_engine
     from murmur.db.tables import campaigns, suppressions
-    from murmur.domain.analytics import _PROVIDERS, _TOTALS, _rows
+    from murmur.domain.analytics import PROVIDERS_QUERY as _PROVIDERS
+    from murmur.domain.analytics import TOTALS_QUERY as _TOTALS
+    from murmur.domain.analytics import query_rows as _rows
 
     params: dict[str, Any] = {"account": str(account_id), "campaign": campaign_id}
     client = get_client(settings.resolved())

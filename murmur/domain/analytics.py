@@ -14,18 +14,18 @@ from clickhouse_connect.driver.client import Client
 
 TOP_LINKS = 10
 
-_TOTALS = """
+TOTALS_QUERY = """
 select * except (account_id, campaign_id)
 from campaign_performance
 where account_id = {account:UUID} and campaign_id = {campaign:Int64}
 """
-_HOURLY = """
+HOURLY_QUERY = """
 select * except (account_id, campaign_id)
 from campaign_performance_hourly
 where account_id = {account:UUID} and campaign_id = {campaign:Int64}
 order by hour_at
 """
-_PROVIDERS = """
+PROVIDERS_QUERY = """
 select
     mailbox_provider,
     count() as sends,
@@ -40,7 +40,7 @@ where account_id = {account:UUID} and campaign_id = {campaign:Int64}
 group by mailbox_provider
 order by sends desc, mailbox_provider
 """
-_LINKS = """
+LINKS_QUERY = """
 select url, count() as clicks, uniqExact(email_record_id) as unique_clicks
 from fct_email_events
 where account_id = {account:UUID} and campaign_id = {campaign:Int64}
@@ -58,7 +58,8 @@ def _utc(value: Any) -> Any:
     return value
 
 
-def _rows(ch: Client, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+def query_rows(ch: Client, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+    """The rows of `sql` as dicts; a datetime becomes an ISO string (a naive one is UTC)."""
     result = ch.query(sql, parameters=params)
     return [
         {k: _utc(v) for k, v in zip(result.column_names, row, strict=True)}
@@ -75,7 +76,7 @@ def campaign_analytics(
     campaign in this account.
     """
     params: dict[str, Any] = {"account": str(account_id), "campaign": campaign_id}
-    totals = _rows(ch, _TOTALS, params)
+    totals = query_rows(ch, TOTALS_QUERY, params)
     if not totals:
         return None
     summary = totals[0]
@@ -83,9 +84,9 @@ def campaign_analytics(
     return {
         "campaign_id": campaign_id,
         "totals": summary,
-        "by_hour": _rows(ch, _HOURLY, params),
-        "by_mailbox_provider": _rows(ch, _PROVIDERS, params),
-        "top_links": _rows(ch, _LINKS, {**params, "limit": top_links}),
+        "by_hour": query_rows(ch, HOURLY_QUERY, params),
+        "by_mailbox_provider": query_rows(ch, PROVIDERS_QUERY, params),
+        "top_links": query_rows(ch, LINKS_QUERY, {**params, "limit": top_links}),
         "refreshed_at": refreshed_at,
     }
 
@@ -127,7 +128,7 @@ def format_performance(row: dict[str, Any]) -> str:
 
 def performance_summary(ch: Client, account_id: uuid.UUID, campaign_id: int) -> str | None:
     """The printable performance row of one campaign (the demo prints it); None if no send."""
-    rows = _rows(
+    rows = query_rows(
         ch,
         "select campaign_id, campaign_name, * except (account_id, campaign_id, campaign_name)"
         " from campaign_performance"
