@@ -5,6 +5,7 @@ The app-database fixtures are the ones of tests/murmur/conftest.py (imported, no
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 
 import pytest
@@ -20,6 +21,21 @@ from tests.murmur.conftest import (  # noqa: F401  (fixtures)
     make_account,
     migrated_db_url,
 )
+
+
+@pytest.fixture(autouse=True)
+def _restore_signal_handlers() -> Iterator[None]:
+    """Put back the SIGINT (and SIGTERM) handler each test started with.
+
+    An in-process Dagster run (`dg.materialize`) installs its interrupt-capturing handler on
+    both and can leave it behind; a later test would then see a SIGINT only as a flag.
+    """
+    started = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    yield
+    for signum, handler in started.items():
+        if handler is not None:  # None: not installed from Python, nothing to put back
+            signal.signal(signum, handler)
+
 
 # The consumer's own tables (`events`, `event_recipients`): dbt reads what it writes.
 

@@ -278,15 +278,16 @@ def test_an_interrupted_shard_records_what_went_out_releases_the_rest_and_resume
             assert manager.stopping.wait(60), "run_to_end never stopped the manager"
 
     manager, messenger = sender.manager(db_engine, 0, 1, interrupt_after_first_batch)
-    # Regression: an earlier in-process Dagster run in this file can leave its interrupt-capturing
-    # SIGINT handler installed, which defers the KeyboardInterrupt until the shard has finished;
-    # inside a step Dagster raises it at once, as the default handler does.
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    # Regression: an earlier in-process Dagster run can leave its interrupt-capturing SIGINT
+    # handler installed, which defers the KeyboardInterrupt until the shard has finished; inside
+    # a step Dagster raises it at once, as the default handler does. The conftest puts back the
+    # handler after each test of this folder, but a run outside it (the dashboards' session-wide
+    # world) or in a wider-scoped fixture is not undone by then: install the default one here.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         with pytest.raises(KeyboardInterrupt):
             run_to_end(manager, c.campaign_id)
     finally:
-        signal.signal(signal.SIGINT, previous)
         messenger.close()
     with db_engine.connect() as conn:
         halfway = counters(conn, c.campaign_id)
