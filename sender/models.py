@@ -7,6 +7,7 @@ from typing import Any, Protocol
 
 from murmur.domain.campaign_content import CampaignContent
 from murmur.events import EmailEvent
+from murmur.rendering.message import RenderedMessage
 
 # Everything a worker needs to render and address one campaign's messages: the content the
 # API's preview and test-send render too, from the one loader of `murmur.domain.campaign_content`.
@@ -27,16 +28,9 @@ class Recipient:
     attempts: int = 1  # claims of this row so far, this one included
 
 
-@dataclass(frozen=True)
-class Outgoing:
-    """One rendered, signed message ready for the wire."""
-
-    email_record_id: int
-    contact_id: int
-    mail_from: str
-    rcpt_to: str
-    data: bytes
-    message_id: str
+# One rendered, signed message ready for the wire, as `murmur.rendering` builds it for the API's
+# test-send too.
+Outgoing = RenderedMessage
 
 
 class SendFailure(Exception):

@@ -1,8 +1,8 @@
 """`CampaignRenderer`: the sender's Renderer over `murmur.rendering.message.MessageRenderer`.
 
 The message itself is built in `murmur.rendering` (shared with the API's preview and
-test-send); this adapts it to the sender's types: a render error fails that one email
-(`RenderFailure`), the message becomes an `Outgoing`.
+test-send), and is the sender's `Outgoing`; this adapts the error: a render error fails that
+one email (`RenderFailure`).
 """
 
 from __future__ import annotations
@@ -36,11 +36,4 @@ class CampaignRenderer:
             message = self.renderer(recipient)
         except RenderError as exc:
             raise RenderFailure(str(exc)) from None
-        return Outgoing(
-            email_record_id=message.email_record_id,
-            contact_id=message.contact_id,
-            mail_from=message.mail_from,
-            rcpt_to=message.rcpt_to,
-            data=message.data,
-            message_id=message.message_id,
-        )
+        return message
