@@ -25,10 +25,12 @@ from tests.murmur.conftest import (  # noqa: F401  (fixtures)
 
 @pytest.fixture(autouse=True)
 def _restore_signal_handlers() -> Iterator[None]:
-    """Put back the SIGINT (and SIGTERM) handler each test started with.
+    """Put back the SIGINT and SIGTERM handlers each test started with.
 
-    An in-process Dagster run (`dg.materialize`) installs its interrupt-capturing handler on
-    both and can leave it behind; a later test would then see a SIGINT only as a flag.
+    An in-process Dagster run (`dg.materialize`) swaps both (it maps SIGTERM onto its SIGINT
+    handler) and does not always put them back: its interrupt-capturing SIGINT handler has been
+    left behind (a later SIGINT was then only a flag), and after a send shard here SIGTERM is
+    left raising KeyboardInterrupt.
     """
     started = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
     yield
