@@ -38,11 +38,13 @@ import psycopg
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import Target, add_reps, interleave, median, report
-from murmur.analytics.segments import ensure_segment_tables, write_membership
+from ingestion.consumer.schema import ddl as consumer_ddl
+from murmur.analytics.segments import ensure_segment_tables, event_rollup_ready, write_membership
 from murmur.analytics.tables import CONTACTS, create_sql
 from murmur.clickhouse import parse_url
 from murmur.domain.segment_sql import compile_segment
 
+DATABASE = "bench_segments"
 ACCOUNT = uuid.UUID("00000000-0000-4000-8000-00000000b0b0")
 NOW = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
 WINDOW_S = 120 * 86_400
@@ -59,13 +61,6 @@ BUCKET = "(({n} * 40503) % 100)"
 AGO = "(({n} * 1103515245 + 12345) % {w})"
 PLAN = "['free', 'basic', 'pro', 'team'][(({i} * 31) % 4) + 1]"
 PG_PLAN = "(array['free', 'basic', 'pro', 'team'])[(({i} * 31) % 4) + 1]"
-EVENTS_DDL = """create table if not exists fct_email_events (
-    event_id String, email_record_id Nullable(Int64), account_id Nullable(UUID),
-    campaign_id Nullable(Int64), contact_id Nullable(Int64), event_type String,
-    bounce_type Nullable(String), url Nullable(String), is_machine_open Bool,
-    event_date Date, event_at DateTime64(3, 'UTC'), ingested_at DateTime64(3, 'UTC')
-) engine = MergeTree partition by toYYYYMM(event_date)
-order by (event_type, event_date, event_id)"""
 LISTMONK_DDL = [
     """create table subscribers (id bigint primary key, uuid uuid not null, email text not null,
         name text not null, attribs jsonb not null default '{}', status text not null,
@@ -95,13 +90,20 @@ where s.attribs ->> 'plan' = 'pro'
 
 
 def load_clickhouse(ch: Any, contacts: int, events: int) -> None:
+    """Contacts as the replication writes them, then the events as the consumer does.
+
+    `custom_fields` is Postgres's text of the jsonb (`{"plan": "pro", "score": 7}`). The events
+    go into the consumer's own `events` table (ingestion.consumer.schema), whose materialized
+    view fills the rollup `contact_last_events` as ingestion does.
+    """
     ch.command(create_sql(CONTACTS))
-    ch.command(EVENTS_DDL)
+    for statement in consumer_ddl(DATABASE):
+        ch.command(statement)
     ch.command(
         "insert into raw_contacts select number + 1, {a:UUID}, hex(sipHash128(number)),"
-        " 'example.com', 'subscribed', concat('{\"plan\":\"', "
+        " 'example.com', 'subscribed', concat('{\"plan\": \"', "
         + PLAN.format(i="(number + 1)")
-        + ", '\",\"score\":', toString(number % 100), '}'), 'import', null, {t:DateTime64(6)},"
+        + ", '\", \"score\": ', toString(number % 100), '}'), 'import', null, {t:DateTime64(6)},"
         " {t:DateTime64(6)}, {t:DateTime64(6)} from numbers({c:UInt64})",
         parameters={"a": ACCOUNT, "t": NOW, "c": contacts},
     )
@@ -111,10 +113,13 @@ def load_clickhouse(ch: Any, contacts: int, events: int) -> None:
     ).format(n="number")
     at = f"{{t:DateTime64(3, 'UTC')}} - toIntervalSecond({AGO.format(n='number', w=WINDOW_S)})"
     ch.command(
-        "insert into fct_email_events select toString(number), intDiv(number, 3), {a:UUID},"
-        f" number % 200 + 1, {CONTACT.format(n='number', c=contacts)}, {kind},"
-        f" if({kind} = 'bounce', 'hard', null), null, false, toDate({at}), {at}, {at}"
-        " from numbers({e:UInt64})",
+        "insert into events (event_id, schema_version, type, timestamp, provider,"
+        " email_record_id, account_id, campaign_id, contact_id, bounce_type, machine_open,"
+        " ingested_at) select toString(number), 1, {kind}, {at}, 'bench', intDiv(number, 3),"
+        " {{a:UUID}}, number % 200 + 1, {contact}, if({kind} = 'bounce', 'hard', null), false,"
+        " {at} from numbers({{e:UInt64}})".format(
+            kind=kind, at=at, contact=CONTACT.format(n="number", c=contacts)
+        ),
         parameters={"a": ACCOUNT, "t": NOW, "e": events},
         settings={"max_insert_threads": 2},
     )
@@ -173,7 +178,7 @@ class Subject:
             self.segment_id += 1
             segment_id = self.segment_id
         start = time.perf_counter()
-        compiled = compile_segment(definition, ACCOUNT, NOW)
+        compiled = compile_segment(definition, ACCOUNT, NOW, rollup=event_rollup_ready(self.ch))
         result = write_membership(
             self.ch,
             account_id=ACCOUNT,
@@ -181,6 +186,7 @@ class Subject:
             select_sql=compiled.sql,
             parameters=compiled.parameters,
             computed_at=dt.datetime.now(dt.UTC),
+            unique=compiled.unique,
         )
         if definition is SEGMENT:
             self.size = result.size
@@ -222,9 +228,9 @@ def main() -> int:
 def run(a: argparse.Namespace, stack: Any) -> int:
     target = parse_url(stack.service("clickhouse").urls()["clickhouse_url"])
     admin = clickhouse_connect.get_client(**target.client_kwargs())
-    admin.command("create database if not exists bench_segments")
+    admin.command(f"create database if not exists {DATABASE}")
     ch = clickhouse_connect.get_client(
-        **target.client_kwargs(), database="bench_segments", autogenerate_session_id=False
+        **target.client_kwargs(), database=DATABASE, autogenerate_session_id=False
     )
     pg_url = (
         stack.service("postgres").urls()["postgres_url"].replace("postgresql+psycopg", "postgresql")
@@ -250,7 +256,7 @@ def run(a: argparse.Namespace, stack: Any) -> int:
     if set(pg_counts) != {subject.size}:
         print(f"MISMATCH: Postgres found {sorted(set(pg_counts))}, ClickHouse {subject.size}")
         return 1
-    compiled = compile_segment(SEGMENT, ACCOUNT, NOW)
+    compiled = compile_segment(SEGMENT, ACCOUNT, NOW, rollup=event_rollup_ready(ch))
     bare = []
     for _ in range(a.reps):
         t = time.perf_counter()
