@@ -12,10 +12,13 @@ contact), the latest event `timestamp`, fed by the materialized view `contact_la
 every insert into `events`. Segments answer "opened/clicked/received/bounced any campaign [in the
 last N days]" from it (murmur.domain.segment_sql) instead of hashing every matching event. Rows
 are partial maxima until merges fold them (and a retried insert may feed a block twice): readers
-ask "is there a row with `last_at` >= T", which is right whatever the merges. Created with a
-`backfill pending` comment; the backfill statement copies the events already stored (the view
-exists by then, so no event falls between the two; a copy counted twice is harmless for a max)
-and only while that comment is set, then the comment becomes `ready`, which is what readers check.
+ask "is there a row with `last_at` >= T", which is right whatever the merges; parts older than
+an hour are merged anyway (`min_age_to_force_merge_seconds`), so the rollup stays near one row
+per key. Created with a `backfill pending` comment; the backfill statement copies the events
+already stored (the view exists by then, so no event falls between the two; a copy counted twice
+is harmless for a max) and only while that comment is set, then the comment becomes `ready`,
+which is what readers check. Not covered: an insert whose `events` part is written but whose view
+push fails (ClickHouse does not make the two atomic) leaves those events out of the rollup.
 """
 
 from __future__ import annotations
@@ -26,6 +29,9 @@ ROLLUP_TABLE = "contact_last_events"  # murmur.domain.segment_sql.ROLLUP_TABLE
 ROLLUP_VIEW = "contact_last_events_mv"
 ROLLUP_PENDING = "backfill pending"
 ROLLUP_READY = "ready"  # murmur.analytics.segments.ROLLUP_READY
+# parts older than this are merged even when the merge selector would leave them (it leaves a
+# few large parts as they are): one row per key keeps a segment's scan at one row per contact
+ROLLUP_MERGE_AGE_S = 3600
 
 EVENTS_COLUMNS: tuple[tuple[str, str], ...] = (
     ("event_id", "String"),
@@ -109,6 +115,7 @@ def rollup_ddl(database: str) -> list[str]:
     `last_at` SimpleAggregateFunction(max, DateTime64(3, 'UTC'))
 ) engine = AggregatingMergeTree
 order by (account_id, type, contact_id)
+settings min_age_to_force_merge_seconds = {ROLLUP_MERGE_AGE_S}
 comment '{ROLLUP_PENDING}'""",
         f"create materialized view if not exists `{database}`.`{ROLLUP_VIEW}` to {table}"
         f" as {_rollup_select(database)} group by account_id, type, contact_id",
