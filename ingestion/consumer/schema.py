@@ -91,11 +91,12 @@ settings non_replicated_deduplication_window = 1000""",
     ]
 
 
-def _rollup_select(database: str) -> str:
+def _rollup_select(database: str, guard: str = "") -> str:
     return (
         "select account_id, type, assumeNotNull(contact_id) as contact_id,"
         f" max(timestamp) as last_at from `{database}`.`{EVENTS_TABLE}`"
-        " where contact_id is not null"
+        f" where {guard + ' and ' if guard else ''}contact_id is not null"
+        " group by account_id, type, contact_id"
     )
 
 
@@ -118,8 +119,8 @@ order by (account_id, type, contact_id)
 settings min_age_to_force_merge_seconds = {ROLLUP_MERGE_AGE_S}
 comment '{ROLLUP_PENDING}'""",
         f"create materialized view if not exists `{database}`.`{ROLLUP_VIEW}` to {table}"
-        f" as {_rollup_select(database)} group by account_id, type, contact_id",
-        f"insert into {table} {_rollup_select(database)} and {pending}"
-        " group by account_id, type, contact_id",
+        f" as {_rollup_select(database)}",
+        # a constant once the comment says ready: reads nothing on every later start
+        f"insert into {table} {_rollup_select(database, pending)}",
         f"alter table {table} modify comment '{ROLLUP_READY}'",
     ]
