@@ -249,3 +249,27 @@ def test_member_of_reads_the_other_segments_current_membership(
     assert _names(ch, people, _all({"not": {"member_of": 9001}}, {"event": "opened"})) == {"ann"}
     # another account's segment 9001 is not this account's
     assert _select(ch, uuid.uuid4(), _all({"member_of": 9001})) == set()
+
+
+def test_a_contact_copied_twice_by_the_replication_is_written_once(
+    ch: Client, people: tuple[uuid.UUID, dict[str, int]]
+) -> None:
+    """The writer skips DISTINCT for a compiled SELECT: raw_contacts FINAL is one row per id."""
+    account_id, ids = people
+    ch.command(  # a second, unmerged copy of every contact (an overlapping replication run)
+        "insert into raw_contacts select * from raw_contacts final where account_id = {a:UUID}",
+        parameters={"a": account_id},
+    )
+    compiled = compile_segment(_all({"event": "opened"}), account_id, NOW, rollup=True)
+    assert compiled.unique
+    result = write_membership(
+        ch,
+        account_id=account_id,
+        segment_id=9002,
+        select_sql=compiled.sql,
+        parameters=compiled.parameters,
+        computed_at=NOW,
+        unique=compiled.unique,
+    )
+    assert result.size == 2
+    assert members_at(ch, account_id, 9002) == sorted([ids["ann"], ids["dee"]])
