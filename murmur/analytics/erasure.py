@@ -31,6 +31,7 @@ PER_CONTACT_TABLES: tuple[tuple[str, str], ...] = (
     ("raw_emails", "contact_id"),
     ("raw_suppressions", "email_sha256"),
     ("events", "contact_id"),
+    ("contact_last_events", "contact_id"),  # the consumer's per-contact rollup of `events`
     ("event_recipients", "recipient_sha256"),  # the consumer's restricted table (addresses)
     ("int_email_sends__outcomes", "contact_id"),  # dbt's per-send intermediate (incremental)
     ("fct_email_events", "contact_id"),

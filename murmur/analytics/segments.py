@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -35,6 +36,11 @@ STAGE_PREFIX = "_segment_stage_"
 OPEN_END = dt.datetime(2299, 12, 31, tzinfo=dt.UTC)
 STALE_STAGE = dt.timedelta(hours=6)
 _RESERVED = ("seg_account", "seg_segment", "seg_at", "seg_open")
+# the ingest-time rollup of events per contact (ingestion.consumer.schema.ROLLUP_TABLE), and the
+# comment the consumer's DDL gives it once backfilled
+ROLLUP_TABLE = "contact_last_events"
+ROLLUP_READY = "ready"
+_ROLLUP_SEEN: weakref.WeakKeyDictionary[Client, bool] = weakref.WeakKeyDictionary()
 
 _TS = "DateTime64(6, 'UTC')"
 # For the SELECT of a segment: no index analysis with IN sets (it keeps and sorts, say, 300k
@@ -106,6 +112,25 @@ def ensure_segment_tables(client: Client) -> None:
         client.command(f"drop table if exists `{name}`")
 
 
+def event_rollup_ready(client: Client) -> bool:
+    """Whether the ingest-time rollup `contact_last_events` exists and has been backfilled.
+
+    A yes is remembered for the client's life (a client stays on one database, and a ready
+    rollup never goes back to pending), so a run refreshing many segments asks once.
+    """
+    if _ROLLUP_SEEN.get(client):
+        return True
+    rows = client.query(
+        "select count() from system.tables where database = currentDatabase()"
+        " and name = {t:String} and comment = {c:String}",
+        parameters={"t": ROLLUP_TABLE, "c": ROLLUP_READY},
+    ).result_rows
+    ready = bool(rows and rows[0][0])
+    if ready:
+        _ROLLUP_SEEN[client] = True
+    return ready
+
+
 def utc(value: dt.datetime) -> dt.datetime:
     """`value` as an aware UTC datetime (a naive one is taken to be UTC already)."""
     return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
@@ -127,13 +152,14 @@ def write_membership(
     select_sql: str,
     parameters: dict[str, Any],
     computed_at: dt.datetime,
+    unique: bool = False,
 ) -> MembershipResult:
     """Replace a segment's current members with what `select_sql` returns; record the history.
 
     `select_sql` is a ClickHouse SELECT returning one column `contact_id` (duplicates are
-    collapsed); its `parameters` are bound server-side (`{name:Type}`), so no value is ever
-    formatted into the SQL. Parameter names starting with `seg_` are reserved. The tables must
-    exist (`ensure_segment_tables`).
+    collapsed, unless the caller knows there are none: `unique`); its `parameters` are bound
+    server-side (`{name:Type}`), so no value is ever formatted into the SQL. Parameter names
+    starting with `seg_` are reserved. The tables must exist (`ensure_segment_tables`).
     """
     if not isinstance(segment_id, int) or isinstance(segment_id, bool) or segment_id <= 0:
         raise MembershipError(f"segment_id must be a positive integer, got {segment_id!r}")
@@ -155,7 +181,7 @@ def write_membership(
                 f"create table `{stage}` {_MEMBERSHIP_SHAPE}"
                 " as select {seg_account:UUID} as account_id, {seg_segment:Int64} as segment_id,"
                 f" contact_id, {{seg_at:{_TS}}} as computed_at"
-                " from (select distinct toInt64(contact_id) as contact_id"
+                f" from (select {'' if unique else 'distinct '}toInt64(contact_id) as contact_id"
                 f" from ({select_sql}) where contact_id is not null)",
                 parameters=params,
                 settings=SELECT_SETTINGS,

@@ -16,7 +16,13 @@ from typing import Any
 import sqlalchemy as sa
 from clickhouse_connect.driver.client import Client
 
-from murmur.analytics.segments import MembershipResult, ensure_segment_tables, utc, write_membership
+from murmur.analytics.segments import (
+    MembershipResult,
+    ensure_segment_tables,
+    event_rollup_ready,
+    utc,
+    write_membership,
+)
 from murmur.db.tables import segments
 from murmur.domain.segment_sql import CompiledSegment, SegmentSqlError, compile_segment
 
@@ -49,14 +55,14 @@ def load_segment(
     return dict(row)
 
 
-def compile_row(row: dict[str, Any], now: datetime) -> CompiledSegment:
-    """The compiled SELECT of a criteria segment row."""
+def compile_row(row: dict[str, Any], now: datetime, *, rollup: bool = False) -> CompiledSegment:
+    """The compiled SELECT of a criteria segment row (`rollup`: see `compile_segment`)."""
     if row["kind"] != "criteria":
         raise SegmentRefreshError(
             f"segment {row['segment_id']} is a {row['kind']} segment, not a criteria segment"
         )
     try:
-        return compile_segment(row["definition"], row["account_id"], utc(now))
+        return compile_segment(row["definition"], row["account_id"], utc(now), rollup=rollup)
     except SegmentSqlError as exc:
         raise SegmentRefreshError(f"segment {row['segment_id']}: {exc}") from None
 
@@ -105,6 +111,7 @@ def _refresh(
         select_sql=compiled.sql,
         parameters=compiled.parameters,
         computed_at=now,
+        unique=compiled.unique,
     )
     with engine.begin() as conn:
         record_refresh(conn, int(row["segment_id"]), result)
@@ -117,7 +124,8 @@ def refresh_criteria_segment(
     """Compile a criteria segment at `now` and replace its membership (history recorded)."""
     with engine.connect() as conn:
         row = load_segment(conn, segment_id)
-    return _refresh(engine, ch, row, compile_row(row, now), now, ensure)
+    compiled = compile_row(row, now, rollup=event_rollup_ready(ch))
+    return _refresh(engine, ch, row, compiled, now, ensure)
 
 
 def refresh_dbt_segment(
@@ -135,7 +143,10 @@ def refresh_segment(
     """Refresh a segment of either kind."""
     with engine.connect() as conn:
         row = load_segment(conn, segment_id)
-    compiled = dbt_select(row) if row["kind"] == "dbt" else compile_row(row, now)
+    if row["kind"] == "dbt":
+        compiled = dbt_select(row)
+    else:
+        compiled = compile_row(row, now, rollup=event_rollup_ready(ch))
     return _refresh(engine, ch, row, compiled, now, ensure)
 
 
@@ -148,7 +159,7 @@ def preview(
 ) -> Preview:
     """Size and the first `sample` contact ids (ascending) of an unsaved definition."""
     try:
-        compiled = compile_segment(definition, account_id, utc(now))
+        compiled = compile_segment(definition, account_id, utc(now), rollup=event_rollup_ready(ch))
     except SegmentSqlError as exc:
         raise SegmentRefreshError(str(exc)) from None
     limit = max(0, min(sample, PREVIEW_SAMPLE_MAX))
@@ -165,8 +176,11 @@ def preview(
     return Preview(size=int(size), sample=[int(r[0]) for r in ids])
 
 
-def shown_sql(row: dict[str, Any], now: datetime) -> dict[str, Any]:
-    """What `GET /segments/{id}/sql` shows: the compiled SQL and parameters, or the dbt model."""
+def shown_sql(row: dict[str, Any], now: datetime, *, rollup: bool = True) -> dict[str, Any]:
+    """What `GET /segments/{id}/sql` shows: the compiled SQL and parameters, or the dbt model.
+
+    Criteria are shown as a refresh runs them where the ingest-time rollup is ready (`rollup`).
+    """
     if row["kind"] == "dbt":
         model = row["dbt_model"]
         return {
@@ -177,7 +191,7 @@ def shown_sql(row: dict[str, Any], now: datetime) -> dict[str, Any]:
             "parameters": {"account": str(row["account_id"])},
             "tables": [model],
         }
-    compiled = compile_row(row, now)
+    compiled = compile_row(row, now, rollup=rollup)
     return {
         "kind": "criteria",
         "dbt_model": None,

@@ -10,6 +10,14 @@ restricted `raw_contact_pii` only for address, names and consent IP), as fresh a
 replication; events from the dbt mart `fct_email_events`; recency buckets from
 `contact_engagement`; other segments from `segment_membership` (their last refresh).
 
+With `rollup=True` (the caller has checked that the ingest-time rollup `contact_last_events` is
+ready: murmur.analytics.segments.event_rollup_ready), an event condition with no campaign, no
+date range, no link, no bounce type, no `unopened` and a count of 1 ("opened any campaign [in
+the last N days]") reads the rollup instead: the latest event of each type per contact, kept by
+ClickHouse as events are ingested (ingestion.consumer.schema). "Some row with `last_at` >= T"
+is "some event at or after T" whether or not the rollup's parts are merged yet, so no GROUP BY
+is needed. The rollup is as fresh as ingestion (the mart: as the last dbt run).
+
 Semantics (the same as the live Postgres evaluation in `murmur.domain.audience`): every leaf is
 true or false, never unknown, so `{"not": X}` matches exactly the contacts X does not; `neq`
 and `not_in` match contacts where the field is missing; `contains` is case-insensitive;
@@ -41,6 +49,7 @@ PII_TABLE = "raw_contact_pii"
 EVENTS_TABLE = "fct_email_events"
 ENGAGEMENT_TABLE = "contact_engagement"
 MEMBERSHIP_TABLE = "segment_membership"  # murmur.analytics.segments.MEMBERSHIP_TABLE
+ROLLUP_TABLE = "contact_last_events"  # ingestion.consumer.schema.ROLLUP_TABLE
 # definition field -> column of raw_contacts / raw_contact_pii
 CONTACT_COLUMNS = {
     "status": "status",
@@ -72,11 +81,16 @@ class SegmentSqlError(ValueError):
 
 @dataclass(frozen=True)
 class CompiledSegment:
-    """A SELECT returning `contact_id`, its bound parameters and the tables it reads."""
+    """A SELECT returning `contact_id`, its bound parameters and the tables it reads.
+
+    `unique`: the SELECT returns each contact once (a compiled criteria SELECT reads
+    `raw_contacts FINAL`, one row per contact), so its writer need not deduplicate.
+    """
 
     sql: str
     parameters: dict[str, Any]
     tables: tuple[str, ...]
+    unique: bool = False
 
 
 @dataclass
@@ -90,27 +104,33 @@ class _Binder:
         return f"{{{name}:{ch_type}}}"
 
 
-def compile_segment(definition: Any, account_id: uuid.UUID, now: datetime) -> CompiledSegment:
-    """The ClickHouse SELECT of the account's contacts matching `definition` at `now`."""
+def compile_segment(
+    definition: Any, account_id: uuid.UUID, now: datetime, *, rollup: bool = False
+) -> CompiledSegment:
+    """The ClickHouse SELECT of the account's contacts matching `definition` at `now`.
+
+    `rollup`: answer the event conditions it can from `ROLLUP_TABLE` (see the module doc).
+    """
     try:
         validate_criteria(definition)
     except CriteriaError as exc:
         where = "/".join(str(p) for p in exc.path) or "definition"
         raise SegmentSqlError(f"invalid criteria at {where}: {exc.msg}") from None
     bind = _Binder(params={"account": account_id}, tables={CONTACTS_TABLE})
-    compiler = _Compiler(bind, now)
+    compiler = _Compiler(bind, now, rollup)
     predicate = compiler.item(definition)
     sql = (
         f"select contact_id from {CONTACTS_TABLE} final"
         f" where account_id = {{account:UUID}} and {predicate}"
     )
-    return CompiledSegment(sql, dict(bind.params), tuple(sorted(bind.tables)))
+    return CompiledSegment(sql, dict(bind.params), tuple(sorted(bind.tables)), unique=True)
 
 
 @dataclass
 class _Compiler:
     bind: _Binder
     now: datetime
+    rollup: bool = False
 
     def item(self, node: dict[str, Any]) -> str:
         if is_group(node):
@@ -189,6 +209,12 @@ class _Compiler:
 
     def event(self, node: dict[str, Any]) -> str:
         kind: str = node["event"]
+        if self.rollup and rollup_answers(node):
+            last = [f"type = {self.bind(EVENT_TYPES[kind], 'String')}"]
+            if "within_days" in node:
+                since = self.now - timedelta(days=int(node["within_days"]))
+                last.append(f"last_at >= {self.bind(since, _TS)}")
+            return self.in_table(ROLLUP_TABLE, " and ".join(last))
         where = [f"event_type = {self.bind(EVENT_TYPES[kind], 'String')}"]
         if "campaign_id" in node:
             where.append(f"campaign_id = {self.bind(int(node['campaign_id']), 'Int64')}")
@@ -242,6 +268,18 @@ class _Compiler:
 
     def member(self, segment_id: int) -> str:
         return self.in_table(MEMBERSHIP_TABLE, f"segment_id = {self.bind(segment_id, 'Int64')}")
+
+
+def rollup_answers(node: dict[str, Any]) -> bool:
+    """Whether an event condition is "any campaign, ever or in the last N days, once"."""
+    return (
+        "campaign_id" not in node
+        and "between" not in node
+        and node.get("link_contains") is None
+        and node.get("bounce_type") is None
+        and not node.get("unopened")
+        and int(node.get("min_count", 1)) <= 1
+    )
 
 
 def column_test(bind: _Binder, column: str, op: str, value: Any, timestamp: bool = False) -> str:

@@ -3,6 +3,9 @@
 `raw_contacts`/`raw_contact_pii` are the replication's own DDL (murmur/analytics/tables.py);
 `fct_email_events` and `contact_engagement` mirror dbt_project/models/marts (only the columns
 a segment reads, with dbt's types), filled with known rows so every answer is known exactly.
+`events` and its rollup `contact_last_events` are the consumer's own DDL
+(ingestion/consumer/schema.py): `add_events` writes every event there too, as the consumer
+would (the rollup's materialized view fills it), so both sources hold the same history.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
+from ingestion.consumer.schema import ddl as consumer_ddl
 from murmur.analytics.tables import CONTACT_PII, CONTACTS, create_sql
 
 MART_DDL = (
@@ -45,17 +49,38 @@ EVENT_COLUMNS = [
 ]
 
 
+RAW_EVENT_COLUMNS = [
+    "event_id",
+    "type",
+    "timestamp",
+    "provider",
+    "email_record_id",
+    "account_id",
+    "campaign_id",
+    "contact_id",
+    "bounce_type",
+    "url",
+    "machine_open",
+    "ingested_at",
+]
+
+
 def create_sources(ch: Client) -> None:
-    """The raw contact tables and the two marts, empty."""
+    """The raw contact tables, the consumer's events (with the rollup) and the two marts."""
     ch.command(create_sql(CONTACTS))
     ch.command(create_sql(CONTACT_PII))
+    for statement in consumer_ddl(ch.database):
+        ch.command(statement)
     for statement in MART_DDL:
         ch.command(statement)
 
 
 def add_events(ch: Client, account_id: uuid.UUID, rows: list[dict[str, Any]]) -> None:
-    """Insert mart events: each row gives contact_id, email_record_id, event_type, event_at."""
-    data = []
+    """Insert events into the mart and `events`: each row gives contact_id, event_type, event_at.
+
+    Each call is one insert per table, so separate calls leave separate (unmerged) parts.
+    """
+    data, raw = [], []
     for i, row in enumerate(rows):
         at: dt.datetime = row["event_at"]
         data.append(
@@ -74,7 +99,24 @@ def add_events(ch: Client, account_id: uuid.UUID, rows: list[dict[str, Any]]) ->
                 at,
             ]
         )
+        raw.append(
+            [
+                data[-1][0],
+                row["event_type"],
+                at,
+                "test",
+                row.get("email_record_id"),
+                account_id,
+                row.get("campaign_id"),
+                row["contact_id"],
+                row.get("bounce_type"),
+                row.get("url"),
+                row.get("is_machine_open", False),
+                at,
+            ]
+        )
     ch.insert("fct_email_events", data, column_names=EVENT_COLUMNS)
+    ch.insert("events", raw, column_names=RAW_EVENT_COLUMNS)
 
 
 def add_engagement(ch: Client, account_id: uuid.UUID, buckets: dict[int, str]) -> None:

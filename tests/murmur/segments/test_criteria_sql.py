@@ -1,8 +1,10 @@
 """Criteria compiled to ClickHouse SQL, run on a real ClickHouse over a scripted history.
 
 Contacts are written to Postgres and copied by the real replication; events and recency buckets
-are mart rows. Contact-only definitions must select exactly what the live Postgres evaluation
-selects; event conditions, `not` and membership select exactly the expected contacts.
+are mart rows (the events also go into the consumer's `events`, whose materialized view fills
+the rollup `contact_last_events`). Contact-only definitions must select exactly what the live
+Postgres evaluation selects; event conditions, `not` and membership select exactly the expected
+contacts, compiled over the mart alone and with the rollup answering what it can.
 """
 
 from __future__ import annotations
@@ -114,16 +116,18 @@ def people(
     return account_id, ids
 
 
-def _select(ch: Client, account_id: uuid.UUID, definition: Any) -> set[int]:
-    compiled = compile_segment(definition, account_id, NOW)
+def _select(ch: Client, account_id: uuid.UUID, definition: Any, rollup: bool = False) -> set[int]:
+    compiled = compile_segment(definition, account_id, NOW, rollup=rollup)
     rows = ch.query(compiled.sql, parameters=compiled.parameters).result_rows
     return {int(r[0]) for r in rows}
 
 
-def _names(ch: Client, people: tuple[uuid.UUID, dict[str, int]], definition: Any) -> set[str]:
+def _names(
+    ch: Client, people: tuple[uuid.UUID, dict[str, int]], definition: Any, rollup: bool = False
+) -> set[str]:
     account_id, ids = people
     by_id = {v: k for k, v in ids.items()}
-    return {by_id[i] for i in _select(ch, account_id, definition)}
+    return {by_id[i] for i in _select(ch, account_id, definition, rollup)}
 
 
 @pytest.mark.parametrize(("definition", "expected"), CASES)
@@ -215,11 +219,16 @@ EVENT_CASES = [
 ]
 
 
+@pytest.mark.parametrize("rollup", [False, True], ids=["mart", "rollup"])
 @pytest.mark.parametrize(("definition", "expected"), EVENT_CASES)
 def test_event_engagement_and_not_conditions_select_exactly_the_expected_contacts(
-    ch: Client, people: tuple[uuid.UUID, dict[str, int]], definition: Any, expected: set[str]
+    ch: Client,
+    people: tuple[uuid.UUID, dict[str, int]],
+    definition: Any,
+    expected: set[str],
+    rollup: bool,
 ) -> None:
-    assert _names(ch, people, definition) == expected
+    assert _names(ch, people, definition, rollup) == expected
 
 
 def test_member_of_reads_the_other_segments_current_membership(
@@ -240,3 +249,27 @@ def test_member_of_reads_the_other_segments_current_membership(
     assert _names(ch, people, _all({"not": {"member_of": 9001}}, {"event": "opened"})) == {"ann"}
     # another account's segment 9001 is not this account's
     assert _select(ch, uuid.uuid4(), _all({"member_of": 9001})) == set()
+
+
+def test_a_contact_copied_twice_by_the_replication_is_written_once(
+    ch: Client, people: tuple[uuid.UUID, dict[str, int]]
+) -> None:
+    """The writer skips DISTINCT for a compiled SELECT: raw_contacts FINAL is one row per id."""
+    account_id, ids = people
+    ch.command(  # a second, unmerged copy of every contact (an overlapping replication run)
+        "insert into raw_contacts select * from raw_contacts final where account_id = {a:UUID}",
+        parameters={"a": account_id},
+    )
+    compiled = compile_segment(_all({"event": "opened"}), account_id, NOW, rollup=True)
+    assert compiled.unique
+    result = write_membership(
+        ch,
+        account_id=account_id,
+        segment_id=9002,
+        select_sql=compiled.sql,
+        parameters=compiled.parameters,
+        computed_at=NOW,
+        unique=compiled.unique,
+    )
+    assert result.size == 2
+    assert members_at(ch, account_id, 9002) == sorted([ids["ann"], ids["dee"]])
