@@ -27,10 +27,10 @@ from ingestion.consumer.config import ConsumerConfig
 from ingestion.consumer.stats import Phases, Stats, write_status
 from ingestion.consumer.strategies.batch import Batch, Batcher
 from ingestion.consumer.strategies.commit import commit
-from ingestion.consumer.strategies.decode import decode
-from ingestion.consumer.strategies.dlq import DeadLetters
+from ingestion.consumer.strategies.decode import MAX_MESSAGE_BYTES, decode
+from ingestion.consumer.strategies.dlq import DeadLetters, row_message
 from ingestion.consumer.strategies.enrich import Enricher
-from ingestion.consumer.strategies.validate import validate
+from ingestion.consumer.strategies.validate import latest_allowed, validate_row
 
 log = logging.getLogger("ingestion.consumer")
 
@@ -91,8 +91,7 @@ class StreamProcessor:
                 phases.start()
                 raws = self.consumer.consume(num_messages=min(room, 10_000), timeout=0.1)
                 phases.done("poll")
-                for raw in raws:
-                    self._take(raw)
+                self._take(raws)
                 phases.done("validate")
                 if self.batcher.ready():
                     self._flush()
@@ -110,36 +109,50 @@ class StreamProcessor:
             self.stats.report(self.consumer, self.status_file)
             self.close()
 
-    def _take(self, raw: KafkaMessage) -> None:
+    def _take(self, raws: list[KafkaMessage]) -> None:
+        """Validate polled messages into the current batch; poison goes to the DLQ."""
+        if not raws:
+            return
+        batch = self.batcher.current
+        if batch.messages == 0:
+            batch.started = time.monotonic()
+        latest = latest_allowed()
+        offsets, rows = batch.offsets, batch.events
+        taken = 0
+        for raw in raws:
+            if raw.error() is not None:
+                self._error(raw)
+                continue
+            value = raw.value() or b""
+            topic, partition, offset = raw.topic() or "", raw.partition() or 0, raw.offset() or 0
+            message = Message(topic, partition, offset, raw.key(), value)
+            taken += 1
+            try:
+                if not value or len(value) > MAX_MESSAGE_BYTES:
+                    decode(message)  # raises, naming the reason
+                rows.append(validate_row(message, latest))
+            except InvalidMessage as exc:
+                self._dead_letter(message, exc.reason)
+            offsets[(topic, partition)] = offset + 1
+        batch.messages += taken
+        self.stats.consumed += taken
+
+    def _error(self, raw: KafkaMessage) -> None:
         err = raw.error()
-        if err is not None:
-            if err.code() != KafkaError._PARTITION_EOF:
-                log.warning("%s: consumer error: %s", self.role, err)
-            return
-        message = Message(
-            raw.topic() or "",
-            raw.partition() or 0,
-            raw.offset() or 0,
-            raw.key(),
-            raw.value() or b"",
+        if err is not None and err.code() != KafkaError._PARTITION_EOF:
+            log.warning("%s: consumer error: %s", self.role, err)
+
+    def _dead_letter(self, message: Message, reason: str) -> None:
+        log.warning(
+            "%s: dead-lettering %s[%d]@%d: %s",
+            self.role,
+            message.topic,
+            message.partition,
+            message.offset,
+            reason,
         )
-        self.stats.consumed += 1
-        try:
-            event = validate(message, decode(message))
-        except InvalidMessage as exc:
-            log.warning(
-                "%s: dead-lettering %s[%d]@%d: %s",
-                self.role,
-                message.topic,
-                message.partition,
-                message.offset,
-                exc.reason,
-            )
-            self.dlq.send(message, exc.reason)
-            self.stats.dead_lettered += 1
-            self.batcher.add(message, None)
-            return
-        self.batcher.add(message, event)
+        self.dlq.send(message, reason)
+        self.stats.dead_lettered += 1
 
     def _flush(self) -> None:
         """Hand the batch to the store thread once the previous one is stored and committed."""
@@ -157,9 +170,8 @@ class StreamProcessor:
         result = self.sink.write(enriched.events)
         phases.done("store")
         for poison in result.poison:
-            event = poison.event
-            message = Message(self.config.topic, -1, -1, event.kafka_key(), event.to_json())
-            self.dlq.send(message, poison.reason)
+            key, value = row_message(poison.event)
+            self.dlq.send(Message(self.config.topic, -1, -1, key, value), poison.reason)
         self.dlq.flush()
         phases.done("dlq")
         self.stats.unmatched += enriched.unmatched
