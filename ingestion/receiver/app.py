@@ -88,7 +88,7 @@ class Receiver:
             outcome = await handler(incoming, self.ctx)
         except WebhookError as exc:
             return json_response(exc.status, {"error": exc.reason})
-        records = _serialize(outcome)
+        records = [*outcome.records, *_serialize(outcome)]
         if outcome.dead:
             letter = dead_letter(name, outcome.dead, body, request.headers)
             records.append((DLQ_TOPIC, name.encode(), letter))
@@ -101,7 +101,7 @@ class Receiver:
             return json_response(503, {"error": f"event broker unavailable, retry later: {exc}"})
         result: dict[str, Any] = {
             "status": outcome.message,
-            "accepted": len(outcome.events),
+            "accepted": len(outcome.records) + len(outcome.events),
             "dead_lettered": len(outcome.dead),
         }
         if outcome.dead:
