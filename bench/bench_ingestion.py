@@ -352,6 +352,8 @@ def main() -> int:
     parser.add_argument("--markers", type=int, default=200)
     parser.add_argument("--workers", type=int, default=2, help="receiver worker processes")
     parser.add_argument("--consumers", type=int, default=2, help="consumer processes (--procs)")
+    parser.add_argument("--batch-size", type=int, default=5000, help="consumer --batch-size")
+    parser.add_argument("--batch-ms", type=int, default=500, help="consumer --batch-time-ms")
     parser.add_argument("--concurrency", type=int, default=48, help="SNS requests in flight")
     add_reps(parser)
     args = parser.parse_args()
@@ -394,7 +396,8 @@ def measure(
     port = free_port()
     serve = [sys.executable, "-m", "ingestion", "serve", "--host", "127.0.0.1", "--port", str(port)]
     consume = [sys.executable, "-m", "ingestion", "consume", "--role", "events"]
-    consume += ["--procs", str(args.consumers)]
+    consume += ["--procs", str(args.consumers), "--batch-size", str(args.batch_size)]
+    consume += ["--batch-time-ms", str(args.batch_ms)]
     settings = get_settings(
         clickhouse_url=urls["MURMUR_CLICKHOUSE_URL"], clickhouse_database=DATABASE
     )
