@@ -30,7 +30,7 @@ from ingestion.consumer.strategies.commit import commit
 from ingestion.consumer.strategies.decode import MAX_MESSAGE_BYTES, decode
 from ingestion.consumer.strategies.dlq import DeadLetters, row_message
 from ingestion.consumer.strategies.enrich import Enricher
-from ingestion.consumer.strategies.validate import latest_allowed, validate_row
+from ingestion.consumer.strategies.validate import fast_row, latest_allowed, model_row
 
 log = logging.getLogger("ingestion.consumer")
 
@@ -125,15 +125,18 @@ class StreamProcessor:
                 continue
             value = raw.value() or b""
             topic, partition, offset = raw.topic() or "", raw.partition() or 0, raw.offset() or 0
-            message = Message(topic, partition, offset, raw.key(), value)
             taken += 1
+            offsets[(topic, partition)] = offset + 1
+            row = fast_row(value, latest) if 0 < len(value) <= MAX_MESSAGE_BYTES else None
+            if row is not None:
+                rows.append(row)
+                continue
+            message = Message(topic, partition, offset, raw.key(), value)
             try:
-                if not value or len(value) > MAX_MESSAGE_BYTES:
-                    decode(message)  # raises, naming the reason
-                rows.append(validate_row(message, latest))
+                decode(message)  # raises for an empty or oversized message, naming the reason
+                rows.append(model_row(message))
             except InvalidMessage as exc:
                 self._dead_letter(message, exc.reason)
-            offsets[(topic, partition)] = offset + 1
         batch.messages += taken
         self.stats.consumed += taken
 
