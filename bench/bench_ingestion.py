@@ -447,6 +447,10 @@ def measure(
         p50, p99 = lags[len(lags) // 2], lags[min(len(lags) - 1, math.ceil(0.99 * len(lags)) - 1)]
         print(f"  latency at {half:,.0f} ev/s: {len(lags)} markers, p50 {p50:.2f} s, "
               f"p99 {p99:.2f} s, max {lags[-1]:.2f} s", flush=True)  # fmt: skip
+    # each consumer process logs its phase seconds (thread CPU / elapsed) when it stops
+    phases = [ln for ln in (state / "consume.log").read_text().splitlines() if "phase sec" in ln]
+    for line in phases[-args.consumers :]:
+        print("  consumer " + line.split(": ", 1)[-1], flush=True)
     print("consumer vs direct clickhouse-connect insert:", flush=True)
     ratio = consumer_ratio(urls, max(5000, args.events // 2), args.reps)
     print(f"load average at end: {os.getloadavg()}", flush=True)
