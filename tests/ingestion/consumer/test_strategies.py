@@ -27,6 +27,7 @@ def _reason(value: bytes) -> str:
     with pytest.raises(InvalidMessage) as info:
         validate(message, decode(message))
     with pytest.raises(InvalidMessage) as fast:
+        decode(message)
         validate_row(message)
     assert fast.value.reason == info.value.reason  # the row path defers to the model
     return info.value.reason
@@ -108,14 +109,14 @@ def test_oversized_messages_are_poison_without_parsing() -> None:
 def test_batches_close_at_size_or_age_and_remember_the_next_offset_per_partition() -> None:
     batcher = Batcher(max_size=3, max_time_s=0.2)
     assert not batcher.ready()
-    batcher.add(_message(b"", 5, partition=0), event("a"))
+    batcher.add(_message(b"", 5, partition=0), row(event("a")))
     batcher.add(_message(b"", 9, partition=1), None)  # poison: offset only
     assert not batcher.ready()
-    batcher.add(_message(b"", 6, partition=0), event("b"))
+    batcher.add(_message(b"", 6, partition=0), row(event("b")))
     assert batcher.ready()
     batch = batcher.take()
     assert len(batch.events) == 2 and batch.offsets == {("t", 0): 7, ("t", 1): 10}
-    batcher.add(_message(b"", 7), event("c"))
+    batcher.add(_message(b"", 7), row(event("c")))
     time.sleep(0.25)
     assert batcher.ready()
     batcher.drop_partitions({("t", 0)})
