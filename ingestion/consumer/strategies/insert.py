@@ -205,7 +205,9 @@ class ClickHouseSink:
                 column_names=[name for name, _ in columns],
                 column_type_names=[kind for _, kind in columns],
                 column_oriented=True,
-                settings={"insert_deduplication_token": token},
+                # the batch holds each event id once already: no ReplacingMergeTree merge
+                # pass over every inserted block (optimize_on_insert) is needed
+                settings={"insert_deduplication_token": token, "optimize_on_insert": 0},
             )
         except _DATA_ERRORS:
             raise
