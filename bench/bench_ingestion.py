@@ -358,6 +358,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=40_000, help="SendGrid events per rep")
     parser.add_argument("--sns-requests", type=int, default=2000, help="SNS posts per rep")
+    parser.add_argument("--ratio-events", type=int, default=20_000, help="events for figure 4")
     parser.add_argument("--markers", type=int, default=200)
     parser.add_argument("--workers", type=int, default=2, help="receiver worker processes")
     parser.add_argument("--consumers", type=int, default=2, help="consumer processes (--procs)")
@@ -453,7 +454,7 @@ def measure(
     for line in phases[-args.consumers :]:
         print("  consumer " + line.split(": ", 1)[-1], flush=True)
     print("consumer vs direct clickhouse-connect insert:", flush=True)
-    ratio = consumer_ratio(urls, max(5000, args.events // 2), args.reps)
+    ratio = consumer_ratio(urls, args.ratio_events, args.reps)
     print(f"load average at end: {os.getloadavg()}", flush=True)
     return report(
         "ingestion, HTTP → Kafka → consumer → ClickHouse",

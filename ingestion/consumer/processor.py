@@ -93,7 +93,9 @@ class StreamProcessor:
                 phases.done("poll")
                 self._take(raws)
                 phases.done("validate")
-                if self.batcher.ready():
+                # full, old enough, or the topic went quiet (a poll found nothing for 100 ms):
+                # the end of a burst is stored now rather than after the batch time
+                if self.batcher.ready() or (not raws and len(self.batcher.current)):
                     self._flush()
                 elif self._pending is not None and self._pending[1].done():
                     self._finish_pending()
