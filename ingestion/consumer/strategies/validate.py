@@ -1,7 +1,8 @@
 """Step 2: JSON bytes → a row the store can hold. Anything else is poison.
 
-Fast path: orjson parses the message and strict checks against `EmailEvent`'s fields accept what
-our producers write (every field present, of its JSON type, ISO timestamps) into a plain dict.
+Fast path: pydantic-core's JSON parser reads the message and strict checks against
+`EmailEvent`'s fields accept what our producers write (every field present, of its JSON type,
+ISO timestamps) into a plain dict.
 Whatever the fast path does not accept goes through `validate`, the pydantic model itself, which
 decides and names the reason: the fast path only ever accepts what the model accepts, with the
 same values, so the two paths never disagree on what is poison.
@@ -14,7 +15,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import orjson
+import pydantic_core
 from pydantic import ValidationError
 
 from ingestion.consumer.abstract import InvalidMessage, Message, Row
@@ -139,8 +140,10 @@ def latest_allowed() -> datetime:
 def fast_row(value: bytes, latest: datetime) -> Row | None:
     """The row of a message our producers wrote, or None: then `validate` decides."""
     try:
-        row = orjson.loads(value)
-    except orjson.JSONDecodeError:
+        # pydantic-core's parser (jiter), the one the model uses: the same values to the bit
+        # (big integers stay integers, where orjson turns them into floats)
+        row = pydantic_core.from_json(value, allow_inf_nan=False, cache_strings="keys")
+    except ValueError:
         return None
     if not _fast(row, latest):
         return None

@@ -145,3 +145,12 @@ def test_the_duplicate_check_finds_every_stored_id_whatever_its_characters(
     assert sink.existing(stored) == set(odd)
     sink.client().command(f"drop database `{database}`")
     sink.close()
+
+
+def test_a_row_keeps_big_integers_of_the_raw_payload_exact() -> None:
+    # Regression: orjson reads integers beyond 64 bits as floats; the model keeps them exact,
+    # so the fast path parses with the model's own parser
+    original = event("big", raw={"n": 2**70, "m": -(2**63) - 1, "f": 1.5})
+    message = _message(original.to_json())
+    assert validate_row(message) == row(original)
+    assert validate_row(message)["raw"]["n"] == 2**70
