@@ -37,6 +37,9 @@ _INTS = tuple(n for n, f in _FIELDS.items() if f.annotation == (int | None) and 
 _CHECKED = {"schema_version", "event_id", "type", "timestamp", "provider", "account_id"}
 _CHECKED |= {"bounce_type", "machine_open", "raw", *_TEXTS, *_INTS}
 UNCHECKED = frozenset(_FIELDS) - _CHECKED  # a new field: the fast path stays off until checked
+# the model writes inf/nan as its config says (null by default); pydantic-core's own default
+# for plain values differs ("Infinity")
+_INF_NAN = EmailEvent.model_config.get("ser_json_inf_nan") or "null"
 _TYPES = frozenset(EVENT_TYPES)
 _BOUNCES = frozenset(BOUNCE_TYPES)
 
@@ -109,7 +112,7 @@ def fast_record(values: Values) -> Record | None:
     if not _plain(values):
         return None
     try:
-        value = pydantic_core.to_json(values)
+        value = pydantic_core.to_json(values, inf_nan_mode=_INF_NAN)
     except (ValueError, RecursionError):  # the model path reports it
         return None
     record = values["email_record_id"]

@@ -70,6 +70,14 @@ def test_a_typical_batch_takes_the_fast_path_with_the_models_bytes() -> None:
     assert (outcome.records, outcome.dead) == _via_model(items)
 
 
+def test_infinities_in_a_payload_are_written_as_the_model_writes_them() -> None:
+    # Regression: pydantic-core's plain serializer writes Infinity, the model null
+    items = [{"event": "open", "timestamp": NOW, "sg_event_id": "i", "n": float("inf")}]
+    outcome = normalize_records("sendgrid", items, sendgrid._values)
+    assert outcome.records == _via_model(items)[0]
+    assert b'"n":null' in outcome.records[0][2]
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.one_of(_items, _json), max_size=6))
 def test_any_batch_gives_the_records_and_dead_letters_of_the_model_path(items: list[Any]) -> None:
