@@ -170,7 +170,7 @@ def test_the_end_of_a_burst_is_stored_without_waiting_out_the_batch_time(
     consumers: ConsumerRunner, topics: Topics, kafka_bootstrap: str, clickhouse_url: str
 ) -> None:
     # a batch closes when a poll finds the topic quiet: with a batch time of 10 minutes and
-    # room for 100,000 messages, 5 events are still stored and committed (before, they waited)
+    # room for 5,000 messages, 5 events are still stored and committed (before, they waited)
     events = unique_events(5)
     consumers.start(topics, "--role", "events", "--batch-time-ms", "600000")
     produce(kafka_bootstrap, topics.events, list(events))
