@@ -44,7 +44,8 @@ _SUBSCRIPTION_FIELDS = (
     "TopicArn",
     "Type",
 )
-_HASHES = {"1": hashes.SHA1, "2": hashes.SHA256}
+_HASHES: dict[str, hashes.HashAlgorithm] = {"1": hashes.SHA1(), "2": hashes.SHA256()}
+_PADDING = padding.PKCS1v15()  # stateless descriptors: built once, not per message
 
 
 def string_to_sign(message: dict[str, JSON]) -> bytes:
@@ -79,7 +80,7 @@ async def verify(message: dict[str, JSON], ctx: Context) -> None:
     signed = string_to_sign(message)
     key = await ctx.certs.public_key(message.get("SigningCertURL"))  # type: ignore[arg-type]
     try:
-        key.verify(sig, signed, padding.PKCS1v15(), algorithm())
+        key.verify(sig, signed, _PADDING, algorithm)
     except InvalidSignature:
         raise unauthorized("SNS signature does not verify") from None
 
