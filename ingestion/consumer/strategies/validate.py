@@ -85,11 +85,19 @@ def _fast(row: Any, latest: datetime) -> bool:
     """Check (and complete) a parsed message in place; False sends it to the model instead."""
     if type(row) is not dict or UNCHECKED:
         return False
-    if len(row) != len(_FIELDS) or row.keys() != _FIELDS:
+    if len(row) != len(_FIELDS):
         if not (row.keys() <= _FIELDS and _REQUIRED <= row.keys()):
             return False
         for name, default in _DEFAULTS.items():
             row.setdefault(name, default)
+    try:
+        return _check(row, latest)
+    except KeyError:  # as many keys as fields, not all of them fields: an extra one
+        return False
+
+
+def _check(row: Row, latest: datetime) -> bool:
+    """Every field read once (a missing one raises KeyError), checked, converted last."""
     version = row["schema_version"]
     if type(version) is not int or version != SCHEMA_VERSION:
         return False

@@ -54,6 +54,8 @@ def test_a_valid_event_round_trips() -> None:
         (event("t", timestamp="2999-01-01T00:00:00Z").to_json(), "timestamp"),
         (event("i", contact_id=-5).to_json(), "contact_id -5 out of range"),
         (event("u").to_json()[:-1] + b',"extra":1}', "invalid event: extra"),
+        # as many keys as the schema has fields, one of them not a field
+        (event("s").to_json().replace(b'"esp":null', b'"xsp":null'), "invalid event: xsp"),
         (event("w").to_json().replace(b'"type":"open"', b'"type":"opened"'), "invalid event: type"),
         (
             event("e").to_json().replace(b'"event_id":"', b'"event_id":"' + b"x" * 129),
