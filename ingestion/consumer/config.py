@@ -48,6 +48,10 @@ class ConsumerConfig:
                 "heartbeat.interval.ms": self.heartbeat_interval_ms,
                 # fetch in large chunks: one batch is thousands of small messages
                 "fetch.wait.max.ms": 100,
+                # a backlog comes in few big fetches (librdkafka's default: 1 MB per partition
+                # a round trip, which kept the consumer waiting on the broker for a backlog)
+                "max.partition.fetch.bytes": 16 * 1024 * 1024,
+                "fetch.max.bytes": 64 * 1024 * 1024,
                 "queued.max.messages.kbytes": 65536,
             },
         )
