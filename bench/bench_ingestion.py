@@ -16,9 +16,12 @@ of the repetition (median of `--reps`):
 A warm-up request of each kind (and a warm-up repetition of 4) runs first, unmeasured. After
 each measured phase a line gives the CPU seconds each process group spent (receiver and its
 workers, consumer and its children, Tansu, the ClickHouse server, Postgres, this load
-generator) per event or request: where the 2 cores' budget goes. The
-load comes from a minimal keep-alive HTTP/1.1 client on asyncio streams (httpx.AsyncClient
-topped out near 100 requests/s with 48 connections here, against a bare uvicorn app as well).
+generator) per event or request: where the 2 cores' budget goes; at the end each consumer
+process's phase seconds (thread CPU / elapsed, from its log). The load comes from a minimal
+keep-alive HTTP/1.1 client on asyncio streams (httpx.AsyncClient topped out near 100
+requests/s with 48 connections here, against a bare uvicorn app as well); requests are framed
+before the clock starts, since this process shares the cores with what it measures.
+`--batch-size`/`--batch-ms` are the consumer's, `--ratio-events` figure 4's sample.
 About 2 minutes at the default size at load average 3, 5 at load average 7.
 
 Run: `PYTHONPATH=. .venv/bin/python bench/bench_ingestion.py [--events N] [--reps 3]`.
