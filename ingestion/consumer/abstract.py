@@ -66,6 +66,7 @@ class Sink(Protocol):
     def accepts(self, event: Row) -> bool:
         """Whether this sink wants the event at all; the others are not even enriched."""
 
-    def write(self, events: Sequence[Row]) -> SinkResult: ...
+    def write(self, events: Sequence[Row], stored: set[str] | None = None) -> SinkResult:
+        """Store `events`; `stored` is the sink's own duplicate check of them, run ahead."""
 
     def close(self) -> None: ...

@@ -22,7 +22,7 @@ from pathlib import Path
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 from confluent_kafka import Message as KafkaMessage
 
-from ingestion.consumer.abstract import InvalidMessage, Message, MessageRejected, Sink
+from ingestion.consumer.abstract import InvalidMessage, Message, MessageRejected, Row, Sink
 from ingestion.consumer.config import ConsumerConfig
 from ingestion.consumer.stats import Phases, Stats, write_status
 from ingestion.consumer.strategies.batch import Batch, Batcher
@@ -60,6 +60,7 @@ class StreamProcessor:
             sink.phases = self._store_phases
         # one batch is stored in this thread while the next one is read and parsed
         self._pool = ThreadPoolExecutor(1, thread_name_prefix=f"{role}-store")
+        self._side = ThreadPoolExecutor(1, thread_name_prefix=f"{role}-check")
         self._pending: tuple[Batch, Future[None]] | None = None
         self.batcher = Batcher(config.batch_size, config.batch_time_s)
         self.consumer = Consumer(config.kafka_consumer())
@@ -170,9 +171,16 @@ class StreamProcessor:
         phases = self._store_phases
         phases.start()
         wanted = [e for e in batch.events if self.sink.accepts(e)]
-        enriched = self.enricher.enrich(wanted)
+        # the duplicate check (ClickHouse) needs only ids and times: it runs beside the
+        # enrichment (Postgres) instead of after it
+        check = getattr(self.sink, "existing", None)
+        ahead = self._side.submit(self._check, check, wanted) if check and wanted else None
+        try:
+            enriched = self.enricher.enrich(wanted)
+        finally:
+            stored = None if ahead is None else ahead.result()  # raises what the check raised
         phases.done("enrich")
-        result = self.sink.write(enriched.events)
+        result = self.sink.write(enriched.events, stored)
         phases.done("store")
         for poison in result.poison:
             key, value = row_message(poison.event)
@@ -183,6 +191,13 @@ class StreamProcessor:
         self.stats.written += result.written
         self.stats.duplicates += result.duplicates
         self.stats.dead_lettered += len(result.poison)
+
+    def _check(self, check: Callable[[list[Row]], set[str]], rows: list[Row]) -> set[str]:
+        """The sink's duplicate check, timed as the `check` phase (in the side thread)."""
+        phases = Phases(self.stats.cpu_s, self.stats.wall_s)
+        stored = check(rows)
+        phases.done("check")
+        return stored
 
     def _finish_pending(self) -> bool:
         """Wait for the batch in the store thread, retrying it here if rejected; then commit.
@@ -225,6 +240,7 @@ class StreamProcessor:
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
+        self._side.shutdown(wait=True)
         try:
             self.consumer.close()
         finally:

@@ -39,7 +39,7 @@ class FeedbackSink:
     def accepts(self, event: Row) -> bool:
         return event["type"] in FEEDBACK_TYPES
 
-    def write(self, events: Sequence[Row]) -> SinkResult:
+    def write(self, events: Sequence[Row], stored: set[str] | None = None) -> SinkResult:
         result = SinkResult()
         for row in events:
             if not self.accepts(row):

@@ -144,13 +144,15 @@ class ClickHouseSink:
             found.update(str(json.loads(line)[0]) for line in body.splitlines() if line)
         return found
 
-    def write(self, events: Sequence[Row]) -> SinkResult:
+    def write(self, events: Sequence[Row], stored: set[str] | None = None) -> SinkResult:
+        """Insert what is not stored yet; `stored`: this batch's `existing` ids, if known."""
         unique: dict[str, Row] = {}
         for event in events:
             unique.setdefault(event["event_id"], event)
         if not unique:
             return SinkResult()
-        stored = self.existing(list(unique.values()))
+        if stored is None:
+            stored = self.existing(list(unique.values()))
         if self.phases is not None:
             self.phases.done("check")
         new = [e for eid, e in unique.items() if eid not in stored]
