@@ -22,7 +22,7 @@ keep-alive HTTP/1.1 client on asyncio streams (httpx.AsyncClient topped out near
 requests/s with 48 connections here, against a bare uvicorn app as well); requests are framed
 before the clock starts, since this process shares the cores with what it measures.
 `--batch-size`/`--batch-ms` are the consumer's, `--ratio-events` figure 4's sample.
-About 2 minutes at the default size at load average 3, 5 at load average 7.
+About 3 minutes at the default size at load average 3.
 
 Run: `PYTHONPATH=. .venv/bin/python bench/bench_ingestion.py [--events N] [--reps 3]`.
 """
@@ -359,8 +359,10 @@ def consumer_ratio(urls: dict[str, str], events: int, reps: int) -> float:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=40_000, help="SendGrid events per rep")
-    parser.add_argument("--sns-requests", type=int, default=2000, help="SNS posts per rep")
+    # long enough to measure a sustained rate: the last batch's way into ClickHouse (~0.3-0.5 s
+    # after the last answer) weighed a fifth of a 2-second repetition
+    parser.add_argument("--events", type=int, default=100_000, help="SendGrid events per rep")
+    parser.add_argument("--sns-requests", type=int, default=6000, help="SNS posts per rep")
     parser.add_argument("--ratio-events", type=int, default=20_000, help="events for figure 4")
     parser.add_argument("--markers", type=int, default=200)
     parser.add_argument("--workers", type=int, default=2, help="receiver worker processes")
