@@ -29,7 +29,7 @@ from ingestion.consumer.strategies.batch import Batch, Batcher
 from ingestion.consumer.strategies.commit import commit
 from ingestion.consumer.strategies.decode import MAX_MESSAGE_BYTES, decode
 from ingestion.consumer.strategies.dlq import DeadLetters, row_message
-from ingestion.consumer.strategies.enrich import Enricher
+from ingestion.consumer.strategies.enrich import Enriched, Enricher
 from ingestion.consumer.strategies.validate import fast_row, latest_allowed, model_row
 
 log = logging.getLogger("ingestion.consumer")
@@ -61,6 +61,7 @@ class StreamProcessor:
         # one batch is stored in this thread while the next one is read and parsed
         self._pool = ThreadPoolExecutor(1, thread_name_prefix=f"{role}-store")
         self._side = ThreadPoolExecutor(1, thread_name_prefix=f"{role}-check")
+        self._enrich_pool = ThreadPoolExecutor(1, thread_name_prefix=f"{role}-enrich")
         self._pending: tuple[Batch, Future[None]] | None = None
         self.batcher = Batcher(config.batch_size, config.batch_time_s)
         self.consumer = Consumer(config.kafka_consumer())
@@ -161,13 +162,25 @@ class StreamProcessor:
         self.stats.dead_lettered += 1
 
     def _flush(self) -> None:
-        """Hand the batch to the store thread once the previous one is stored and committed."""
+        """Hand the batch to the store thread once the previous one is stored and committed.
+
+        Its enrichment (Postgres) starts at once, while the previous batch is still being
+        inserted; its duplicate check waits for that insert (it must see it).
+        """
         batch = self.batcher.take()
+        wanted = [e for e in batch.events if self.sink.accepts(e)]
+        enriching = self._enrich_pool.submit(self._enrich, wanted)
         if not self._finish_pending():
             return
-        self._pending = (batch, self._pool.submit(self._store, batch))
+        self._pending = (batch, self._pool.submit(self._store, batch, enriching))
 
-    def _store(self, batch: Batch) -> None:
+    def _enrich(self, wanted: list[Row]) -> Enriched:
+        phases = Phases(self.stats.cpu_s, self.stats.wall_s)
+        enriched = self.enricher.enrich(wanted)
+        phases.done("enrich")
+        return enriched
+
+    def _store(self, batch: Batch, enriching: Future[Enriched] | None = None) -> None:
         phases = self._store_phases
         phases.start()
         wanted = [e for e in batch.events if self.sink.accepts(e)]
@@ -176,10 +189,11 @@ class StreamProcessor:
         check = getattr(self.sink, "existing", None)
         ahead = self._side.submit(self._check, check, wanted) if check and wanted else None
         try:
-            enriched = self.enricher.enrich(wanted)
+            # a retry (enriching is None) enriches again: in place, the same result
+            enriched = self._enrich(wanted) if enriching is None else enriching.result()
         finally:
             stored = None if ahead is None else ahead.result()  # raises what the check raised
-        phases.done("enrich")
+        phases.done("wait")
         result = self.sink.write(enriched.events, stored)
         phases.done("store")
         for poison in result.poison:
@@ -241,6 +255,7 @@ class StreamProcessor:
     def close(self) -> None:
         self._pool.shutdown(wait=True)
         self._side.shutdown(wait=True)
+        self._enrich_pool.shutdown(wait=True)
         try:
             self.consumer.close()
         finally:
