@@ -29,6 +29,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from confluent_kafka import Producer
@@ -38,7 +39,7 @@ from ingestion.consumer.processor import StreamProcessor
 from ingestion.consumer.schema import EVENTS_COLUMNS, RECIPIENTS_COLUMNS, ddl
 from ingestion.consumer.strategies.batch import Batch
 from ingestion.consumer.strategies.enrich import Enricher
-from ingestion.consumer.strategies.insert import ClickHouseSink, _event_row, _recipient_row
+from ingestion.consumer.strategies.insert import ClickHouseSink, raw_json, recipient_sha256
 from murmur.clickhouse import get_client
 from murmur.db.engine import make_engine
 from murmur.db.migrate import upgrade
@@ -50,6 +51,7 @@ from murmur.settings import Settings, get_settings
 
 TARGET = 0.5
 LEDGER_ROWS = 2000
+NIL_UUID = "00000000-0000-0000-0000-000000000000"
 
 
 @contextmanager
@@ -155,6 +157,46 @@ def produce(bootstrap: str, topic: str, events: list[EmailEvent]) -> None:
             producer.poll(0)
     if producer.flush(60):
         raise SystemExit("broker did not acknowledge the benchmark events")
+
+
+def _event_row(e: EmailEvent, now: datetime) -> list[Any]:
+    """The baseline's `events` row of one already parsed event."""
+    return [
+        e.event_id,
+        e.schema_version,
+        e.type,
+        e.timestamp,
+        e.provider,
+        e.provider_event_id,
+        e.provider_message_id,
+        e.email_record_id,
+        str(e.account_id) if e.account_id else NIL_UUID,
+        e.campaign_id,
+        e.contact_id,
+        e.esp,
+        e.recipient_domain,
+        e.bounce_type,
+        e.diagnostic,
+        e.url,
+        e.ip_address,
+        e.user_agent,
+        e.machine_open,
+        now,
+    ]
+
+
+def _recipient_row(e: EmailEvent, now: datetime) -> list[Any]:
+    """The baseline's `event_recipients` row of one already parsed event."""
+    return [
+        e.event_id,
+        str(e.account_id) if e.account_id else NIL_UUID,
+        e.email_record_id,
+        e.timestamp,
+        e.recipient,
+        recipient_sha256(e.recipient) if e.recipient else None,
+        raw_json(e.raw),
+        now,
+    ]
 
 
 def direct(settings: Settings, events: list[EmailEvent], batch: int) -> float:

@@ -16,10 +16,13 @@ of the repetition (median of `--reps`):
 A warm-up request of each kind (and a warm-up repetition of 4) runs first, unmeasured. After
 each measured phase a line gives the CPU seconds each process group spent (receiver and its
 workers, consumer and its children, Tansu, the ClickHouse server, Postgres, this load
-generator) per event or request: where the 2 cores' budget goes. The
-load comes from a minimal keep-alive HTTP/1.1 client on asyncio streams (httpx.AsyncClient
-topped out near 100 requests/s with 48 connections here, against a bare uvicorn app as well).
-About 2 minutes at the default size at load average 3, 5 at load average 7.
+generator) per event or request: where the 2 cores' budget goes; at the end each consumer
+process's phase seconds (thread CPU / elapsed, from its log). The load comes from a minimal
+keep-alive HTTP/1.1 client on asyncio streams (httpx.AsyncClient topped out near 100
+requests/s with 48 connections here, against a bare uvicorn app as well); requests are framed
+before the clock starts, since this process shares the cores with what it measures.
+`--batch-size`/`--batch-ms` are the consumer's, `--ratio-events` figure 4's sample.
+About 3 minutes at the default size at load average 3.
 
 Run: `PYTHONPATH=. .venv/bin/python bench/bench_ingestion.py [--events N] [--reps 3]`.
 """
@@ -176,15 +179,16 @@ def process(
 
 async def read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
     """(status, body) of the next HTTP/1.1 response on the connection (sized or chunked)."""
-    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 60)
-    lines = head.decode("latin-1").split("\r\n")
-    fields = {}
-    for line in lines[1:]:
-        name, _, value = line.partition(":")
-        fields[name.strip().lower()] = value.strip()
-    status = int(lines[0].split()[1])
-    if fields.get("transfer-encoding", "").lower() != "chunked":
-        return status, await reader.readexactly(int(fields.get("content-length", "0")))
+    async with asyncio.timeout(60):  # no task per request, unlike wait_for
+        head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head[9:12])  # "HTTP/1.1 200 OK"
+    low = head.lower()
+    at = low.find(b"\r\ncontent-length:")
+    if at >= 0:  # the usual answer: sized (parsed with byte searches, cheap per request)
+        end = low.index(b"\r\n", at + 2)
+        return status, await reader.readexactly(int(low[at + 17 : end]))
+    if b"\r\ntransfer-encoding: chunked" not in low:
+        return status, b""
     body = b""
     for _ in range(100_000):  # bounded: a chunked answer of ours is a few chunks
         size = int((await reader.readuntil(b"\r\n")).strip(), 16)
@@ -217,13 +221,26 @@ class Path_:
             time.sleep(0.05)  # each count is a query the ClickHouse server pays for
         raise SystemExit(f"events holds {self.count()} rows, expected {expected}")
 
-    async def post(self, path: str, requests: list[Request], schedule: float = 0.0) -> None:
-        """Send every request over `concurrency` keep-alive connections; raise on a non-2xx.
+    def frame(self, path: str, requests: list[Request]) -> list[bytes]:
+        """The requests' bytes on the wire, framed before a clock starts (this process shares
+        the cores with what it measures)."""
+        host = self.url.removeprefix("http://").split(":")[0]
+        return [
+            f"POST {path} HTTP/1.1\r\nHost: {host}\r\n".encode()
+            + "".join(f"{k}: {v}\r\n" for k, v in headers.items()).encode()
+            + f"Content-Length: {len(body)}\r\n\r\n".encode()
+            + body
+            for body, headers in requests
+        ]
+
+    async def post(self, path: str, wires: list[bytes], schedule: float = 0.0) -> None:
+        """Send every framed request over `concurrency` keep-alive connections; raise on a
+        non-2xx.
 
         A minimal HTTP/1.1 client on asyncio streams: httpx.AsyncClient tops out near 100
         requests/s with 48 connections on this machine (against a bare uvicorn app too).
         """
-        queue: asyncio.Queue[tuple[int, Request] | None] = asyncio.Queue()
+        queue: asyncio.Queue[tuple[int, bytes] | None] = asyncio.Queue()
         host, port = self.url.removeprefix("http://").split(":")
         start = time.perf_counter()
 
@@ -232,16 +249,10 @@ class Path_:
             used = time.monotonic()
             try:
                 while (item := await queue.get()) is not None:
-                    _, (body, headers) = item
                     if time.monotonic() - used > IDLE_S:  # uvicorn drops idle keep-alives
                         writer.close()
                         reader, writer = await asyncio.open_connection(host, int(port))
-                    head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
-                    writer.write(
-                        f"POST {path} HTTP/1.1\r\nHost: {host}\r\n{head}"
-                        f"Content-Length: {len(body)}\r\n\r\n".encode()
-                        + body
-                    )
+                    writer.write(item[1])
                     status, answer = await read_response(reader)
                     used = time.monotonic()
                     if status // 100 != 2:
@@ -250,11 +261,11 @@ class Path_:
                 writer.close()
 
         workers = [asyncio.create_task(worker()) for _ in range(self.concurrency)]
-        for i, request in enumerate(requests):
+        for i, wire in enumerate(wires):
             if schedule:
                 await asyncio.sleep(max(0.0, start + i * schedule - time.perf_counter()))
                 sent.append(time.perf_counter())
-            await queue.put((i, request))
+            await queue.put((i, wire))
         for _ in workers:
             await queue.put(None)
         await asyncio.gather(*workers)
@@ -262,8 +273,9 @@ class Path_:
     def run(self, path: str, requests: list[Request], events: int) -> tuple[float, float]:
         """(seconds until all answered, seconds until all counted in `events`)."""
         before = self.count()
+        wires = self.frame(path, requests)
         started = time.perf_counter()
-        uvloop.run(self.post(path, requests))
+        uvloop.run(self.post(path, wires))
         answered = time.perf_counter()
         return answered - started, self.wait_count(before + events) - started
 
@@ -300,7 +312,7 @@ def latency(path: Path_, keys: Keys, records: list[int], rate: float, markers: i
     poller = threading.Thread(target=poll)
     poller.start()
     try:
-        uvloop.run(path.post(SENDGRID, requests, schedule=interval))
+        uvloop.run(path.post(SENDGRID, path.frame(SENDGRID, requests), schedule=interval))
         poller.join(timeout=90)
     finally:
         stop.set()
@@ -347,11 +359,16 @@ def consumer_ratio(urls: dict[str, str], events: int, reps: int) -> float:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=40_000, help="SendGrid events per rep")
-    parser.add_argument("--sns-requests", type=int, default=2000, help="SNS posts per rep")
+    # long enough to measure a sustained rate: the last batch's way into ClickHouse (~0.3-0.5 s
+    # after the last answer) weighed a fifth of a 2-second repetition
+    parser.add_argument("--events", type=int, default=100_000, help="SendGrid events per rep")
+    parser.add_argument("--sns-requests", type=int, default=6000, help="SNS posts per rep")
+    parser.add_argument("--ratio-events", type=int, default=20_000, help="events for figure 4")
     parser.add_argument("--markers", type=int, default=200)
     parser.add_argument("--workers", type=int, default=2, help="receiver worker processes")
     parser.add_argument("--consumers", type=int, default=2, help="consumer processes (--procs)")
+    parser.add_argument("--batch-size", type=int, default=5000, help="consumer --batch-size")
+    parser.add_argument("--batch-ms", type=int, default=500, help="consumer --batch-time-ms")
     parser.add_argument("--concurrency", type=int, default=48, help="SNS requests in flight")
     add_reps(parser)
     args = parser.parse_args()
@@ -394,7 +411,8 @@ def measure(
     port = free_port()
     serve = [sys.executable, "-m", "ingestion", "serve", "--host", "127.0.0.1", "--port", str(port)]
     consume = [sys.executable, "-m", "ingestion", "consume", "--role", "events"]
-    consume += ["--procs", str(args.consumers)]
+    consume += ["--procs", str(args.consumers), "--batch-size", str(args.batch_size)]
+    consume += ["--batch-time-ms", str(args.batch_ms)]
     settings = get_settings(
         clickhouse_url=urls["MURMUR_CLICKHOUSE_URL"], clickhouse_database=DATABASE
     )
@@ -407,8 +425,8 @@ def measure(
         # warm up: the receiver's producers, the consumer's group join, the tables
         warm = [sendgrid_request(keys, f"warm-{i}", records) for i in range(4)]
         warm += [sns_request(keys, f"warm-{i}", records[i]) for i in range(50)]
-        uvloop.run(path.post(SENDGRID, warm[:4]))
-        uvloop.run(path.post(SES, warm[4:]))
+        uvloop.run(path.post(SENDGRID, path.frame(SENDGRID, warm[:4])))
+        uvloop.run(path.post(SES, path.frame(SES, warm[4:])))
         path.wait_count(4 * BATCH + 50)
         sg_rates, sns_rates = [], []
         for rep in range(args.reps):
@@ -436,8 +454,12 @@ def measure(
         p50, p99 = lags[len(lags) // 2], lags[min(len(lags) - 1, math.ceil(0.99 * len(lags)) - 1)]
         print(f"  latency at {half:,.0f} ev/s: {len(lags)} markers, p50 {p50:.2f} s, "
               f"p99 {p99:.2f} s, max {lags[-1]:.2f} s", flush=True)  # fmt: skip
+    # each consumer process logs its phase seconds (thread CPU / elapsed) when it stops
+    phases = [ln for ln in (state / "consume.log").read_text().splitlines() if "phase sec" in ln]
+    for line in phases[-args.consumers :]:
+        print("  consumer " + line.split(": ", 1)[-1], flush=True)
     print("consumer vs direct clickhouse-connect insert:", flush=True)
-    ratio = consumer_ratio(urls, max(5000, args.events // 2), args.reps)
+    ratio = consumer_ratio(urls, args.ratio_events, args.reps)
     print(f"load average at end: {os.getloadavg()}", flush=True)
     return report(
         "ingestion, HTTP → Kafka → consumer → ClickHouse",

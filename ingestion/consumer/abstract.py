@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
-from murmur.events import EmailEvent
+# One validated event as the consumer carries it: a plain dict with every `EmailEvent` field
+# (`timestamp` an aware UTC datetime, `account_id` a UUID or None). Building model instances per
+# event cost more than the rest of the consumer; `EmailEvent.model_validate(row)` gives one back.
+Row = dict[str, Any]
 
 
 class Message(NamedTuple):
@@ -36,7 +39,7 @@ class MessageRejected(Exception):
 class Poison:
     """An event the sink refused for good (e.g. a value the store rejects): dead-letter it."""
 
-    event: EmailEvent
+    event: Row
     reason: str
 
 
@@ -60,9 +63,10 @@ class Sink(Protocol):
     def prepare(self) -> None:
         """Create what the sink needs (tables); MessageRejected while its store is down."""
 
-    def accepts(self, event: EmailEvent) -> bool:
+    def accepts(self, event: Row) -> bool:
         """Whether this sink wants the event at all; the others are not even enriched."""
 
-    def write(self, events: Sequence[EmailEvent]) -> SinkResult: ...
+    def write(self, events: Sequence[Row], stored: set[str] | None = None) -> SinkResult:
+        """Store `events`; `stored` is the sink's own duplicate check of them, run ahead."""
 
     def close(self) -> None: ...

@@ -22,15 +22,15 @@ from pathlib import Path
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 from confluent_kafka import Message as KafkaMessage
 
-from ingestion.consumer.abstract import InvalidMessage, Message, MessageRejected, Sink
+from ingestion.consumer.abstract import InvalidMessage, Message, MessageRejected, Row, Sink
 from ingestion.consumer.config import ConsumerConfig
 from ingestion.consumer.stats import Phases, Stats, write_status
 from ingestion.consumer.strategies.batch import Batch, Batcher
 from ingestion.consumer.strategies.commit import commit
-from ingestion.consumer.strategies.decode import decode
-from ingestion.consumer.strategies.dlq import DeadLetters
-from ingestion.consumer.strategies.enrich import Enricher
-from ingestion.consumer.strategies.validate import validate
+from ingestion.consumer.strategies.decode import MAX_MESSAGE_BYTES, decode
+from ingestion.consumer.strategies.dlq import DeadLetters, row_message
+from ingestion.consumer.strategies.enrich import Enriched, Enricher
+from ingestion.consumer.strategies.validate import fast_row, latest_allowed, model_row
 
 log = logging.getLogger("ingestion.consumer")
 
@@ -60,6 +60,8 @@ class StreamProcessor:
             sink.phases = self._store_phases
         # one batch is stored in this thread while the next one is read and parsed
         self._pool = ThreadPoolExecutor(1, thread_name_prefix=f"{role}-store")
+        self._side = ThreadPoolExecutor(1, thread_name_prefix=f"{role}-check")
+        self._enrich_pool = ThreadPoolExecutor(1, thread_name_prefix=f"{role}-enrich")
         self._pending: tuple[Batch, Future[None]] | None = None
         self.batcher = Batcher(config.batch_size, config.batch_time_s)
         self.consumer = Consumer(config.kafka_consumer())
@@ -91,10 +93,11 @@ class StreamProcessor:
                 phases.start()
                 raws = self.consumer.consume(num_messages=min(room, 10_000), timeout=0.1)
                 phases.done("poll")
-                for raw in raws:
-                    self._take(raw)
+                self._take(raws)
                 phases.done("validate")
-                if self.batcher.ready():
+                # full, old enough, or the topic went quiet (a poll found nothing for 100 ms):
+                # the end of a burst is stored now rather than after the batch time
+                if self.batcher.ready() or (not raws and len(self.batcher.current)):
                     self._flush()
                 elif self._pending is not None and self._pending[1].done():
                     self._finish_pending()
@@ -110,62 +113,105 @@ class StreamProcessor:
             self.stats.report(self.consumer, self.status_file)
             self.close()
 
-    def _take(self, raw: KafkaMessage) -> None:
+    def _take(self, raws: list[KafkaMessage]) -> None:
+        """Validate polled messages into the current batch; poison goes to the DLQ."""
+        if not raws:
+            return
+        batch = self.batcher.current
+        if batch.messages == 0:
+            batch.started = time.monotonic()
+        latest = latest_allowed()
+        offsets, rows = batch.offsets, batch.events
+        taken = 0
+        for raw in raws:
+            if raw.error() is not None:
+                self._error(raw)
+                continue
+            value = raw.value() or b""
+            topic, partition, offset = raw.topic() or "", raw.partition() or 0, raw.offset() or 0
+            taken += 1
+            offsets[(topic, partition)] = offset + 1
+            row = fast_row(value, latest) if 0 < len(value) <= MAX_MESSAGE_BYTES else None
+            if row is not None:
+                rows.append(row)
+                continue
+            message = Message(topic, partition, offset, raw.key(), value)
+            try:
+                decode(message)  # raises for an empty or oversized message, naming the reason
+                rows.append(model_row(message))
+            except InvalidMessage as exc:
+                self._dead_letter(message, exc.reason)
+        batch.messages += taken
+        self.stats.consumed += taken
+
+    def _error(self, raw: KafkaMessage) -> None:
         err = raw.error()
-        if err is not None:
-            if err.code() != KafkaError._PARTITION_EOF:
-                log.warning("%s: consumer error: %s", self.role, err)
-            return
-        message = Message(
-            raw.topic() or "",
-            raw.partition() or 0,
-            raw.offset() or 0,
-            raw.key(),
-            raw.value() or b"",
+        if err is not None and err.code() != KafkaError._PARTITION_EOF:
+            log.warning("%s: consumer error: %s", self.role, err)
+
+    def _dead_letter(self, message: Message, reason: str) -> None:
+        log.warning(
+            "%s: dead-lettering %s[%d]@%d: %s",
+            self.role,
+            message.topic,
+            message.partition,
+            message.offset,
+            reason,
         )
-        self.stats.consumed += 1
-        try:
-            event = validate(message, decode(message))
-        except InvalidMessage as exc:
-            log.warning(
-                "%s: dead-lettering %s[%d]@%d: %s",
-                self.role,
-                message.topic,
-                message.partition,
-                message.offset,
-                exc.reason,
-            )
-            self.dlq.send(message, exc.reason)
-            self.stats.dead_lettered += 1
-            self.batcher.add(message, None)
-            return
-        self.batcher.add(message, event)
+        self.dlq.send(message, reason)
+        self.stats.dead_lettered += 1
 
     def _flush(self) -> None:
-        """Hand the batch to the store thread once the previous one is stored and committed."""
+        """Hand the batch to the store thread once the previous one is stored and committed.
+
+        Its enrichment (Postgres) starts at once, while the previous batch is still being
+        inserted; its duplicate check waits for that insert (it must see it).
+        """
         batch = self.batcher.take()
+        wanted = [e for e in batch.events if self.sink.accepts(e)]
+        enriching = self._enrich_pool.submit(self._enrich, wanted)
         if not self._finish_pending():
             return
-        self._pending = (batch, self._pool.submit(self._store, batch))
+        self._pending = (batch, self._pool.submit(self._store, batch, enriching))
 
-    def _store(self, batch: Batch) -> None:
+    def _enrich(self, wanted: list[Row]) -> Enriched:
+        phases = Phases(self.stats.cpu_s, self.stats.wall_s)
+        enriched = self.enricher.enrich(wanted)
+        phases.done("enrich")
+        return enriched
+
+    def _store(self, batch: Batch, enriching: Future[Enriched] | None = None) -> None:
         phases = self._store_phases
         phases.start()
         wanted = [e for e in batch.events if self.sink.accepts(e)]
-        enriched = self.enricher.enrich(wanted)
-        phases.done("enrich")
-        result = self.sink.write(enriched.events)
+        # the duplicate check (ClickHouse) needs only ids and times: it runs beside the
+        # enrichment (Postgres) instead of after it
+        check = getattr(self.sink, "existing", None)
+        ahead = self._side.submit(self._check, check, wanted) if check and wanted else None
+        try:
+            # a retry (enriching is None) enriches again: in place, the same result
+            enriched = self._enrich(wanted) if enriching is None else enriching.result()
+        finally:
+            stored = None if ahead is None else ahead.result()  # raises what the check raised
+        phases.done("wait")
+        result = self.sink.write(enriched.events, stored)
         phases.done("store")
         for poison in result.poison:
-            event = poison.event
-            message = Message(self.config.topic, -1, -1, event.kafka_key(), event.to_json())
-            self.dlq.send(message, poison.reason)
+            key, value = row_message(poison.event)
+            self.dlq.send(Message(self.config.topic, -1, -1, key, value), poison.reason)
         self.dlq.flush()
         phases.done("dlq")
         self.stats.unmatched += enriched.unmatched
         self.stats.written += result.written
         self.stats.duplicates += result.duplicates
         self.stats.dead_lettered += len(result.poison)
+
+    def _check(self, check: Callable[[list[Row]], set[str]], rows: list[Row]) -> set[str]:
+        """The sink's duplicate check, timed as the `check` phase (in the side thread)."""
+        phases = Phases(self.stats.cpu_s, self.stats.wall_s)
+        stored = check(rows)
+        phases.done("check")
+        return stored
 
     def _finish_pending(self) -> bool:
         """Wait for the batch in the store thread, retrying it here if rejected; then commit.
@@ -208,6 +254,8 @@ class StreamProcessor:
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
+        self._side.shutdown(wait=True)
+        self._enrich_pool.shutdown(wait=True)
         try:
             self.consumer.close()
         finally:

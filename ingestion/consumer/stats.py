@@ -15,7 +15,7 @@ from confluent_kafka import Consumer, KafkaException, TopicPartition
 log = logging.getLogger("ingestion.consumer")
 _STATUS_LOCK = threading.Lock()  # both roles of one process share the file
 # every key exists from the start: the store thread adds to them while the loop reports
-PHASES = ("poll", "validate", "enrich", "check", "insert", "store", "dlq", "commit")
+PHASES = ("poll", "validate", "enrich", "check", "wait", "insert", "store", "dlq", "commit")
 
 
 @dataclass

@@ -10,8 +10,8 @@ from datetime import timedelta
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
 
-from ingestion.consumer.abstract import MessageRejected, SinkResult
-from murmur.domain.feedback import DUPLICATE, SUPPRESSED, apply_feedback, is_feedback
+from ingestion.consumer.abstract import MessageRejected, Row, SinkResult
+from murmur.domain.feedback import DUPLICATE, FEEDBACK_TYPES, SUPPRESSED, apply_feedback
 from murmur.events import EmailEvent
 
 log = logging.getLogger("ingestion.feedback")
@@ -36,14 +36,15 @@ class FeedbackSink:
                 f"Postgres not ready (run `murmur db upgrade`?): {reason}"
             ) from exc
 
-    def accepts(self, event: EmailEvent) -> bool:
-        return is_feedback(event)
+    def accepts(self, event: Row) -> bool:
+        return event["type"] in FEEDBACK_TYPES
 
-    def write(self, events: Sequence[EmailEvent]) -> SinkResult:
+    def write(self, events: Sequence[Row], stored: set[str] | None = None) -> SinkResult:
         result = SinkResult()
-        for event in events:
-            if not is_feedback(event):
+        for row in events:
+            if not self.accepts(row):
                 continue
+            event = EmailEvent.model_validate(row)  # few: only feedback events get here
             try:
                 with self.engine.begin() as conn:
                     outcome = apply_feedback(conn, event, self.limit, self.window)

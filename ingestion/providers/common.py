@@ -12,13 +12,17 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from ingestion.providers.records import (
+    Record,
+    Values,
+    event_values,
+    fast_record,
+    model_record,
+)
 from ingestion.receiver.errors import malformed, unauthorized
 from murmur.events import (
     EmailEvent,
-    canonical_hash,
     email_record_id_from_message_id,
-    make_event_id,
-    recipient_domain,
 )
 
 if TYPE_CHECKING:
@@ -40,6 +44,7 @@ class Outcome:
     """What a request produced: events to publish and reasons for content we could not read."""
 
     events: list[EmailEvent] = field(default_factory=list)
+    records: list[Record] = field(default_factory=list)  # events already serialized
     dead: list[str] = field(default_factory=list)
     message: str = "ok"
     undo: Callable[[], Awaitable[None]] | None = None  # run when publishing fails
@@ -64,6 +69,25 @@ def normalize_each(
             outcome.events.extend(one(item))
         except (Skip, TypeError, ValueError, AttributeError, KeyError) as exc:
             # pydantic's ValidationError is a ValueError: a field we could not map
+            outcome.dead.append(f"{provider} event #{index}: {str(exc)[:300]}")
+        except RecursionError:
+            outcome.dead.append(f"{provider} event #{index}: payload nested too deeply")
+    return outcome
+
+
+def normalize_records(
+    provider: str, items: list[JSON], values: Callable[[JSON], Values]
+) -> Outcome:
+    """`normalize_each` for one event per item, straight into Kafka records, in item order."""
+    outcome = Outcome()
+    records = outcome.records
+    for index, item in enumerate(items):
+        try:
+            if not isinstance(item, dict):
+                raise Skip(f"expected an object, got {type(item).__name__}")
+            fields = values(item)
+            records.append(fast_record(fields) or model_record(fields))
+        except (Skip, TypeError, ValueError, AttributeError, KeyError) as exc:
             outcome.dead.append(f"{provider} event #{index}: {str(exc)[:300]}")
         except RecursionError:
             outcome.dead.append(f"{provider} event #{index}: payload nested too deeply")
@@ -177,17 +201,7 @@ def event(
     **fields: Any,
 ) -> EmailEvent:
     """One normalized event; `key` is the provider's event id, else the payload hash is used."""
-    event_key = key if key else canonical_hash(payload)
-    if recipient and key is None:
-        event_key += ":" + recipient
-    return EmailEvent(
-        event_id=make_event_id(provider, event_type, event_key),
-        type=event_type,  # type: ignore[arg-type]
-        timestamp=timestamp,
-        provider=provider,
-        provider_event_id=key,
-        recipient=recipient,
-        recipient_domain=recipient_domain(recipient),
-        raw=payload if isinstance(payload, dict) else {"payload": payload},
-        **fields,
+    values = event_values(
+        provider, event_type, key, payload, timestamp=timestamp, recipient=recipient, **fields
     )
+    return EmailEvent(**values)

@@ -16,14 +16,14 @@ from ingestion.providers.common import (
     Outcome,
     Skip,
     as_list,
-    event,
     loads,
     machine_open,
-    normalize_each,
+    normalize_records,
     parse_time,
     record_id,
     text,
 )
+from ingestion.providers.records import Values, event_values
 from ingestion.receiver.context import Context
 from ingestion.receiver.errors import malformed, unauthorized
 from ingestion.receiver.replay import check_fresh
@@ -81,7 +81,8 @@ def bounce_type(item: dict[str, Any]) -> str:
     return "undetermined" if cls == "Unclassified" else "hard"
 
 
-def _one(item: dict[str, Any]) -> list[EmailEvent]:
+def _values(item: dict[str, Any]) -> Values:
+    """The normalized fields of one SendGrid event."""
     kind = item.get("event")
     etype = _TYPES.get(str(kind))
     if etype is None:
@@ -107,9 +108,13 @@ def _one(item: dict[str, Any]) -> list[EmailEvent]:
     recipient = text(item.get("email"), 320)
     stamp = parse_time(item.get("timestamp"))
     key = text(item.get("sg_event_id"), 100)
-    return [event(P, etype, key, item, timestamp=stamp, recipient=recipient, **fields)]
+    return event_values(P, etype, key, item, timestamp=stamp, recipient=recipient, **fields)
+
+
+def _one(item: dict[str, Any]) -> list[EmailEvent]:
+    return [EmailEvent(**_values(item))]
 
 
 async def receive(incoming: Incoming, ctx: Context) -> Outcome:
     verify(incoming, ctx)
-    return normalize_each(P, as_list(loads(incoming.body), "SendGrid"), _one)
+    return normalize_records(P, as_list(loads(incoming.body), "SendGrid"), _values)

@@ -7,14 +7,14 @@ from typing import Any
 from ingestion.providers.common import (
     JSON,
     Skip,
-    event,
     items,
     machine_open,
     parse_time,
     record_id,
     text,
 )
-from murmur.events import EMAIL_ID_HEADER, EMAIL_ID_TAG, EmailEvent, email_record_id_from_message_id
+from ingestion.providers.records import Values, event_values
+from murmur.events import EMAIL_ID_HEADER, EMAIL_ID_TAG, email_record_id_from_message_id
 
 P = "ses"
 _BOUNCE_TYPES = {"Permanent": "hard", "Transient": "soft", "Undetermined": "undetermined"}
@@ -50,8 +50,8 @@ def _address(item: JSON) -> str | None:
     return text(item, 320)
 
 
-def ses_events(msg: dict[str, Any]) -> tuple[list[EmailEvent], list[str]]:
-    """The events of one SES message (one per recipient where SES lists recipients)."""
+def ses_events(msg: dict[str, Any]) -> tuple[list[Values], list[str]]:
+    """The events' fields of one SES message (one per recipient where SES lists recipients)."""
     kind = msg.get("eventType") or msg.get("notificationType")
     mail = _obj(msg.get("mail"))
     if not kind or not mail:
@@ -61,9 +61,9 @@ def ses_events(msg: dict[str, Any]) -> tuple[list[EmailEvent], list[str]]:
     only = _address(destination[0]) if len(destination) == 1 else None
     mail_time = mail.get("timestamp")
 
-    def one(etype: str, key: str | None, ts: JSON, recipient: str | None, **kw: Any) -> EmailEvent:
+    def one(etype: str, key: str | None, ts: JSON, recipient: str | None, **kw: Any) -> Values:
         stamp = parse_time(ts or mail_time)
-        return event(P, etype, key, msg, timestamp=stamp, recipient=recipient, **ids, **kw)
+        return event_values(P, etype, key, msg, timestamp=stamp, recipient=recipient, **ids, **kw)
 
     rcpts = destination or [None]
     if kind == "Bounce":

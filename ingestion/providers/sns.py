@@ -23,15 +23,14 @@ from ingestion.providers.common import (
     Skip,
     check_basic_auth,
     loads,
-    normalize_each,
 )
 from ingestion.providers.common import parse_time as _parse_time
+from ingestion.providers.records import fast_record, model_record
 from ingestion.providers.ses import ses_events
 from ingestion.providers.sns_certs import is_sns_url
 from ingestion.receiver.context import Context
 from ingestion.receiver.errors import WebhookError, malformed, unauthorized
 from ingestion.receiver.replay import check_fresh
-from murmur.events import EmailEvent
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +44,8 @@ _SUBSCRIPTION_FIELDS = (
     "TopicArn",
     "Type",
 )
-_HASHES = {"1": hashes.SHA1, "2": hashes.SHA256}
+_HASHES: dict[str, hashes.HashAlgorithm] = {"1": hashes.SHA1(), "2": hashes.SHA256()}
+_PADDING = padding.PKCS1v15()  # stateless descriptors: built once, not per message
 
 
 def string_to_sign(message: dict[str, JSON]) -> bytes:
@@ -80,7 +80,7 @@ async def verify(message: dict[str, JSON], ctx: Context) -> None:
     signed = string_to_sign(message)
     key = await ctx.certs.public_key(message.get("SigningCertURL"))  # type: ignore[arg-type]
     try:
-        key.verify(sig, signed, padding.PKCS1v15(), algorithm())
+        key.verify(sig, signed, _PADDING, algorithm)
     except InvalidSignature:
         raise unauthorized("SNS signature does not verify") from None
 
@@ -116,15 +116,16 @@ def _ses_outcome(text: JSON, raw_body: bytes | None) -> Outcome:
     if not isinstance(ses, dict):
         return Outcome(dead=["SNS message is not an SES event (not a JSON object)"])
     outcome = Outcome()
-
-    def one(item: JSON) -> list[EmailEvent]:
-        events, dead = ses_events(item)
+    try:
+        values, dead = ses_events(ses)
+        outcome.records.extend([fast_record(v) or model_record(v) for v in values])
         outcome.dead.extend(dead)
-        return events
-
-    result = normalize_each("ses", [ses], one)
-    result.dead.extend(outcome.dead)
-    return result
+    except (Skip, TypeError, ValueError, AttributeError, KeyError) as exc:
+        # pydantic's ValidationError is a ValueError: a field we could not map
+        outcome.dead.append(f"ses event #0: {str(exc)[:300]}")
+    except RecursionError:
+        outcome.dead.append("ses event #0: payload nested too deeply")
+    return outcome
 
 
 async def receive(incoming: Incoming, ctx: Context) -> Outcome:

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
+import orjson
 from starlette.applications import Starlette
+from starlette.datastructures import Headers
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ingestion.providers import HANDLERS
 from ingestion.providers.common import Incoming, Outcome
@@ -18,13 +22,19 @@ from ingestion.providers.detect import detect
 from ingestion.receiver.context import Context, build_context, check_settings
 from ingestion.receiver.dlq import dead_letter
 from ingestion.receiver.errors import BrokerUnavailable, WebhookError
-from ingestion.receiver.http import json_response, read_body
+from ingestion.receiver.http import json_response, read_stream
 from ingestion.receiver.producer import EventProducer, Record
 from ingestion.receiver.tracking_routes import Tracking
 from murmur.kafka import DLQ_TOPIC, EVENTS_TOPIC
 from murmur.settings import Settings
 
 log = logging.getLogger(__name__)
+WEBHOOKS = "/api/v1/webhooks/esp-events"
+_JSON_TYPE = (b"content-type", b"application/json")
+
+
+def _json(body: dict[str, Any]) -> bytes:
+    return orjson.dumps(body)
 
 
 def _serialize(outcome: Outcome) -> list[Record]:
@@ -71,26 +81,32 @@ class Receiver:
         return json_response(200, {"status": "ok"})
 
     async def webhook(self, request: Request) -> Response:
+        """The Starlette route (the `FastWebhooks` middleware answers first, the same way)."""
+        name = request.path_params.get("provider")
+        status, body = await self.handle(name, request.headers, request.stream())
+        return Response(body, status_code=status, media_type="application/json")
+
+    async def handle(
+        self, name: str | None, headers: Mapping[str, str], stream: AsyncIterator[bytes]
+    ) -> tuple[int, bytes]:
+        """(status, JSON body) of one webhook request."""
         if self.ctx is None:
             raise RuntimeError("receiver not started")
-        name = request.path_params.get("provider")
         try:
-            body = await read_body(request, self.settings.webhook_max_bytes)
-            incoming = Incoming(request.headers, body)
+            body = await read_stream(headers, stream, self.settings.webhook_max_bytes)
+            incoming = Incoming(headers, body)
             if name is None:
                 name = detect(incoming)
             handler = HANDLERS.get(name)
             if handler is None:
                 known = ", ".join(HANDLERS)
-                return json_response(
-                    404, {"error": f"unknown provider {name[:40]!r}; known: {known}"}
-                )
+                return 404, _json({"error": f"unknown provider {name[:40]!r}; known: {known}"})
             outcome = await handler(incoming, self.ctx)
         except WebhookError as exc:
-            return json_response(exc.status, {"error": exc.reason})
-        records = _serialize(outcome)
+            return exc.status, _json({"error": exc.reason})
+        records = [*outcome.records, *_serialize(outcome)]
         if outcome.dead:
-            letter = dead_letter(name, outcome.dead, body, request.headers)
+            letter = dead_letter(name, outcome.dead, body, headers)
             records.append((DLQ_TOPIC, name.encode(), letter))
         try:
             await self.publish(records)
@@ -98,15 +114,74 @@ class Receiver:
             if outcome.undo is not None:
                 await outcome.undo()
             log.warning("%s webhook answered 503: %s", name, exc)
-            return json_response(503, {"error": f"event broker unavailable, retry later: {exc}"})
+            return 503, _json({"error": f"event broker unavailable, retry later: {exc}"})
         result: dict[str, Any] = {
             "status": outcome.message,
-            "accepted": len(outcome.events),
+            "accepted": len(outcome.records) + len(outcome.events),
             "dead_lettered": len(outcome.dead),
         }
         if outcome.dead:
             result["reasons"] = outcome.dead[:20]
-        return json_response(200, result)
+        return 200, _json(result)
+
+
+class _Disconnected(Exception):
+    """The client went away before its body arrived: nothing to answer."""
+
+
+class FastWebhooks:
+    """ASGI middleware answering webhook POSTs itself, without Starlette's routing and objects.
+
+    Single-event posts (SNS) arrive by the thousand per second; the Starlette route costs about
+    as much as the handler. Only exact webhook paths are taken; everything else (another
+    method, a deeper path, a mounted root path) goes on to the routes, which answer as before.
+    """
+
+    def __init__(self, app: ASGIApp, receiver: Receiver) -> None:
+        self.app = app
+        self.receiver = receiver
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        name = _webhook(scope)
+        if name is None:
+            await self.app(scope, receive, send)
+            return
+        try:
+            status, body = await self.receiver.handle(
+                name or None, Headers(scope=scope), _chunks(receive)
+            )
+        except _Disconnected:
+            return
+        length = (b"content-length", str(len(body)).encode())
+        await send(
+            {"type": "http.response.start", "status": status, "headers": [_JSON_TYPE, length]}
+        )
+        await send({"type": "http.response.body", "body": body})
+
+
+def _webhook(scope: Scope) -> str | None:
+    """The provider of a webhook POST ("" for the generic path), None for any other request."""
+    if scope["type"] != "http" or scope["method"] != "POST" or scope.get("root_path"):
+        return None
+    path: str = scope["path"]
+    if path == WEBHOOKS:
+        return ""
+    if not path.startswith(WEBHOOKS + "/"):
+        return None
+    name = path[len(WEBHOOKS) + 1 :]
+    return name if name and "/" not in name else None
+
+
+async def _chunks(receive: Receive) -> AsyncIterator[bytes]:
+    while True:
+        message: Message = await receive()
+        if message["type"] == "http.disconnect":
+            raise _Disconnected
+        chunk = message.get("body", b"")
+        if chunk:
+            yield chunk
+        if not message.get("more_body", False):
+            return
 
 
 def create_app(settings: Settings) -> Starlette:
@@ -124,15 +199,16 @@ def create_app(settings: Settings) -> Starlette:
 
     track = receiver.tracking
     routes = [
+        Route(f"{WEBHOOKS}/{{provider}}", receiver.webhook, methods=["POST"]),
+        Route(WEBHOOKS, receiver.webhook, methods=["POST"]),
         Route("/healthz", receiver.healthz, methods=["GET"]),
-        Route("/api/v1/webhooks/esp-events", receiver.webhook, methods=["POST"]),
-        Route("/api/v1/webhooks/esp-events/{provider}", receiver.webhook, methods=["POST"]),
         Route("/t/o/{name}", track.open_pixel, methods=["GET"]),
         Route("/t/c/{token}", track.click, methods=["GET"]),
         Route("/u/{token}", track.unsubscribe_page, methods=["GET"]),
         Route("/u/{token}", track.unsubscribe, methods=["POST"]),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan)
+    fast = Middleware(FastWebhooks, receiver=receiver)
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=[fast])
     app.state.receiver = receiver
     return app
 

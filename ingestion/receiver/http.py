@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import orjson
@@ -17,13 +18,20 @@ def json_response(status: int, body: dict[str, Any]) -> Response:
 
 async def read_body(request: Request, limit: int) -> bytes:
     """The request body, refused with 413 as soon as it passes `limit` bytes."""
-    declared = request.headers.get("content-length", "")
+    return await read_stream(request.headers, request.stream(), limit)
+
+
+async def read_stream(
+    headers: Mapping[str, str], stream: AsyncIterator[bytes], limit: int
+) -> bytes:
+    """A body from its chunks, refused with 413 as soon as it passes `limit` bytes."""
+    declared = headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise WebhookError(
             413, f"body of {declared} bytes exceeds {limit} (MURMUR_WEBHOOK_MAX_BYTES)"
         )
     chunks, size = [], 0
-    async for chunk in request.stream():
+    async for chunk in stream:
         size += len(chunk)
         if size > limit:
             raise WebhookError(413, f"body exceeds {limit} bytes (MURMUR_WEBHOOK_MAX_BYTES)")

@@ -132,19 +132,17 @@ class EventProducer:
             self._rebuild()
         batch = _Batch(len(records), self)
         produce: Callable[..., None] = self._producer.produce
+        on_delivery = batch.on_delivery  # one bound method for the whole request
         for topic, key, value in records:
-            while not batch.failed:
-                try:
-                    produce(topic, value, key, on_delivery=batch.on_delivery)
-                    self.outstanding += 1
+            try:
+                produce(topic, value, key, on_delivery=on_delivery)
+            except BufferError:
+                if not await self._retry_full(produce, (topic, value, key), batch):
                     break
-                except BufferError:
-                    self._wake.set()
-                    await asyncio.sleep(0.01)  # local queue full: let deliveries drain
-                except KafkaException as exc:
-                    batch.fail(f"Kafka refused the message: {exc}")
-            if batch.failed:
+            except KafkaException as exc:
+                batch.fail(f"Kafka refused the message: {exc}")
                 break
+            self.outstanding += 1
         self._wake.set()
         # a timer on the loop rather than wait_for + shield: no extra task or future per request
         late = f"Kafka did not acknowledge within {self.ack_timeout:.0f}s"
@@ -153,6 +151,23 @@ class EventProducer:
             await batch.future
         finally:
             timer.cancel()
+
+    async def _retry_full(
+        self, produce: Callable[..., None], record: tuple[str, bytes, bytes | None], batch: _Batch
+    ) -> bool:
+        """Produce once the local queue has room again; False when the request failed first."""
+        topic, value, key = record
+        while not batch.failed:
+            self._wake.set()
+            await asyncio.sleep(0.01)  # local queue full: let deliveries drain
+            try:
+                produce(topic, value, key, on_delivery=batch.on_delivery)
+                return True
+            except BufferError:
+                continue
+            except KafkaException as exc:
+                batch.fail(f"Kafka refused the message: {exc}")
+        return False
 
     async def close(self, timeout: float = 10.0) -> None:
         """Deliver what is queued (up to `timeout`), then stop polling."""

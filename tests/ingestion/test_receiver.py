@@ -104,6 +104,16 @@ def test_unknown_provider_is_404(client: TestClient) -> None:
     assert "known" in response.json()["error"]
 
 
+def test_what_the_webhook_fast_path_does_not_take_gets_the_routes_answers(
+    client: TestClient,
+) -> None:
+    # the middleware answers exact webhook POSTs only; other methods and deeper paths still
+    # get Starlette's 405 / 404, as before the middleware existed
+    assert client.get("/api/v1/webhooks/esp-events/sendgrid").status_code == 405
+    assert client.post("/api/v1/webhooks/esp-events/ses/extra", content=b"{}").status_code == 404
+    assert client.post("/api/v1/webhooks/esp-events/", content=b"{}").status_code in (307, 404)
+
+
 def test_signed_but_unknown_event_is_acknowledged_and_dead_lettered_with_the_original_bytes(
     client: TestClient, keys: Keys, capture: Capture
 ) -> None:

@@ -5,13 +5,12 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from ingestion.consumer.abstract import Message
-from murmur.events import EmailEvent
+from ingestion.consumer.abstract import Message, Row
 
 
 @dataclass
 class Batch:
-    events: list[EmailEvent] = field(default_factory=list)
+    events: list[Row] = field(default_factory=list)
     # (topic, partition) → next offset to commit, for every message seen (valid or poison)
     offsets: dict[tuple[str, int], int] = field(default_factory=dict)
     started: float = 0.0
@@ -29,7 +28,7 @@ class Batcher:
         self.max_time_s = max_time_s
         self.current = Batch()
 
-    def add(self, message: Message, event: EmailEvent | None) -> None:
+    def add(self, message: Message, event: Row | None) -> None:
         batch = self.current
         if batch.messages == 0:
             batch.started = time.monotonic()

@@ -9,7 +9,19 @@ from typing import Any
 
 from confluent_kafka import KafkaError, Producer
 
-from ingestion.consumer.abstract import Message, MessageRejected
+from ingestion.consumer.abstract import Message, MessageRejected, Row
+from murmur.events import EmailEvent
+
+
+def row_message(row: Row) -> tuple[bytes, bytes]:
+    """(key, value) of a validated row as the topic holds it, for dead-lettering it."""
+    try:
+        event = EmailEvent.model_validate(row)
+    except ValueError:  # changed by enrichment into something the model refuses
+        record = row.get("email_record_id")
+        key = str(row.get("event_id") if record is None else record)
+        return key.encode(), json.dumps(row, default=str).encode()
+    return event.kafka_key(), event.to_json()
 
 
 class DeadLetters:

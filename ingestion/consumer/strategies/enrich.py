@@ -3,6 +3,7 @@
 The receiver fills only what a payload says. Here events with an `email_record_id` take the
 ledger row's ids; events with only a `provider_message_id` are resolved through
 `emails.esp_message_id`. An event that matches nothing keeps `account_id` empty (unmatched).
+Rows are updated in place (doing it twice, on a retried batch, gives the same rows).
 """
 
 from __future__ import annotations
@@ -16,9 +17,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import DBAPIError
 
-from ingestion.consumer.abstract import MessageRejected
+from ingestion.consumer.abstract import MessageRejected, Row
 from murmur.db.tables import emails
-from murmur.events import EmailEvent
 
 # one array parameter per lookup (`= any(%s)`), not thousands of IN parameters
 _BIGINTS = ARRAY(sa.BigInteger)
@@ -35,7 +35,7 @@ _LEDGER_COLUMNS = (
 
 @dataclass(frozen=True)
 class Enriched:
-    events: list[EmailEvent]
+    events: list[Row]
     unmatched: int
 
 
@@ -43,12 +43,13 @@ class Enricher:
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
 
-    def enrich(self, events: Sequence[EmailEvent]) -> Enriched:
-        record_ids = {e.email_record_id for e in events if e.email_record_id is not None}
+    def enrich(self, events: Sequence[Row]) -> Enriched:
+        record_ids = {e["email_record_id"] for e in events}
+        record_ids.discard(None)
         message_ids = {
-            e.provider_message_id
+            e["provider_message_id"]
             for e in events
-            if e.email_record_id is None and e.provider_message_id
+            if e["email_record_id"] is None and e["provider_message_id"]
         }
         by_record: dict[int, dict[str, Any]] = {}
         by_message: dict[str, dict[str, Any]] = {}
@@ -75,22 +76,21 @@ class Enricher:
                 reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
                 hint = " (is the app database migrated? `murmur db upgrade`)"
                 raise MessageRejected(f"ledger lookup failed: {reason}{hint}") from exc
-        out: list[EmailEvent] = []
         unmatched = 0
         for event in events:
-            updates = None
-            if event.email_record_id is not None:
-                updates = by_record.get(event.email_record_id)
-            elif event.provider_message_id:
-                updates = by_message.get(event.provider_message_id)
+            record = event["email_record_id"]
+            if record is not None:
+                updates = by_record.get(record)
+            else:
+                updates = by_message.get(event["provider_message_id"] or "")
             if updates is not None:
+                esp = event["esp"]
+                event.update(updates)
                 if updates["esp"] is None:
-                    updates = {**updates, "esp": event.esp}
-                event = event.model_copy(update=updates)
-            if event.account_id is None:
+                    event["esp"] = esp
+            if event["account_id"] is None:
                 unmatched += 1
-            out.append(event)
-        return Enriched(out, unmatched)
+        return Enriched(list(events), unmatched)
 
 
 def _updates(row: Any) -> dict[str, Any]:

@@ -23,7 +23,7 @@ import orjson
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import DataError, ProgrammingError
 
-from ingestion.consumer.abstract import MessageRejected, Poison, SinkResult
+from ingestion.consumer.abstract import MessageRejected, Poison, Row, SinkResult
 from ingestion.consumer.schema import (
     EVENTS_COLUMNS,
     EVENTS_TABLE,
@@ -34,11 +34,9 @@ from ingestion.consumer.schema import (
 from ingestion.consumer.stats import Phases
 from murmur.clickhouse import get_client, target
 from murmur.email_address import InvalidEmail, normalize_email
-from murmur.events import EmailEvent
 from murmur.settings import Settings
 
 log = logging.getLogger("ingestion.consumer")
-NIL_UUID = "00000000-0000-0000-0000-000000000000"
 _NIL = uuid.UUID(int=0)
 _CHECK_CHUNK = 5000
 # errors raised while serializing our own rows: retrying cannot help, the data is at fault
@@ -73,8 +71,11 @@ def id_filter(ids: Sequence[str]) -> str:
     One literal of comma-joined ids costs one token to lex (thousands of separate literals are
     slow to parse, on our local server in particular); ids with other characters are listed.
     """
-    plain = [i for i in ids if _PLAIN.fullmatch(i)]
-    other = [i for i in ids if not _PLAIN.fullmatch(i)]
+    plain: list[str] = []
+    other: list[str] = []
+    match = _PLAIN.fullmatch
+    for i in ids:
+        (plain if match(i) else other).append(i)
     parts = []
     if plain:
         parts.append(f"event_id in (select arrayJoin(splitByChar(',', '{','.join(plain)}')))")
@@ -117,13 +118,14 @@ class ClickHouseSink:
         except Exception as exc:
             raise self._transient("create tables", exc) from exc
 
-    def accepts(self, event: EmailEvent) -> bool:
+    def accepts(self, event: Row) -> bool:
         return True
 
-    def existing(self, events: Sequence[EmailEvent]) -> set[str]:
-        ids = [e.event_id for e in events]
-        low = min(e.timestamp for e in events).strftime("%Y-%m-%d %H:%M:%S.%f")[:23]
-        high = max(e.timestamp for e in events).strftime("%Y-%m-%d %H:%M:%S.%f")[:23]
+    def existing(self, events: Sequence[Row]) -> set[str]:
+        ids = [e["event_id"] for e in events]
+        stamps = [e["timestamp"] for e in events]
+        low = min(stamps).strftime("%Y-%m-%d %H:%M:%S.%f")[:23]
+        high = max(stamps).strftime("%Y-%m-%d %H:%M:%S.%f")[:23]
         found: set[str] = set()
         for start in range(0, len(ids), _CHECK_CHUNK):
             where = id_filter(ids[start : start + _CHECK_CHUNK])
@@ -142,13 +144,15 @@ class ClickHouseSink:
             found.update(str(json.loads(line)[0]) for line in body.splitlines() if line)
         return found
 
-    def write(self, events: Sequence[EmailEvent]) -> SinkResult:
-        unique: dict[str, EmailEvent] = {}
+    def write(self, events: Sequence[Row], stored: set[str] | None = None) -> SinkResult:
+        """Insert what is not stored yet; `stored`: this batch's `existing` ids, if known."""
+        unique: dict[str, Row] = {}
         for event in events:
-            unique.setdefault(event.event_id, event)
+            unique.setdefault(event["event_id"], event)
         if not unique:
             return SinkResult()
-        stored = self.existing(list(unique.values()))
+        if stored is None:
+            stored = self.existing(list(unique.values()))
         if self.phases is not None:
             self.phases.done("check")
         new = [e for eid, e in unique.items() if eid not in stored]
@@ -161,7 +165,7 @@ class ClickHouseSink:
             self.phases.done("insert")
         return result
 
-    def _insert_checked(self, events: list[EmailEvent]) -> tuple[int, list[Poison]]:
+    def _insert_checked(self, events: list[Row]) -> tuple[int, list[Poison]]:
         """Insert; on a data error, halve the batch until the offending events are isolated."""
         try:
             self._insert(events)
@@ -174,9 +178,9 @@ class ClickHouseSink:
         right = self._insert_checked(events[mid:])
         return left[0] + right[0], left[1] + right[1]
 
-    def _insert(self, events: list[EmailEvent]) -> None:
+    def _insert(self, events: list[Row]) -> None:
         now = datetime.now(UTC)
-        restricted = [e for e in events if e.recipient or e.raw]
+        restricted = [e for e in events if e["recipient"] or e["raw"]]
         client = self.client()
         if restricted:
             self._insert_table(
@@ -184,7 +188,7 @@ class ClickHouseSink:
                 RECIPIENTS_TABLE,
                 RECIPIENTS_COLUMNS,
                 recipient_columns(restricted, now),
-                _token("r", [e.event_id for e in restricted]),
+                _token("r", [e["event_id"] for e in restricted]),
             )
         columns = event_columns(events, now)
         self._insert_table(client, EVENTS_TABLE, EVENTS_COLUMNS, columns, _token("e", columns[0]))
@@ -206,7 +210,9 @@ class ClickHouseSink:
                 column_names=[name for name, _ in columns],
                 column_type_names=[kind for _, kind in columns],
                 column_oriented=True,
-                settings={"insert_deduplication_token": token},
+                # the batch holds each event id once already: no ReplacingMergeTree merge
+                # pass over every inserted block (optimize_on_insert) is needed
+                settings={"insert_deduplication_token": token, "optimize_on_insert": 0},
             )
         except _DATA_ERRORS:
             raise
@@ -219,78 +225,48 @@ class ClickHouseSink:
             self._client = None
 
 
-def _event_row(e: EmailEvent, now: datetime) -> list[Any]:
-    return [
-        e.event_id,
-        e.schema_version,
-        e.type,
-        e.timestamp,
-        e.provider,
-        e.provider_event_id,
-        e.provider_message_id,
-        e.email_record_id,
-        str(e.account_id) if e.account_id else NIL_UUID,
-        e.campaign_id,
-        e.contact_id,
-        e.esp,
-        e.recipient_domain,
-        e.bounce_type,
-        e.diagnostic,
-        e.url,
-        e.ip_address,
-        e.user_agent,
-        e.machine_open,
-        now,
-    ]
-
-
 def _ticks_ms(moment: datetime) -> int:
-    """A DateTime64(3) value as clickhouse-connect computes it (one conversion per batch)."""
+    """A DateTime64(3) value as clickhouse-connect computes it from a datetime."""
     return math.floor(moment.timestamp()) * 1000 + moment.microsecond // 1000
 
 
-def event_columns(events: Sequence[EmailEvent], now: datetime) -> list[list[Any]]:
-    """The `events` columns of a batch, in EVENTS_COLUMNS order (what `_event_row` holds).
+def _columns(
+    spec: tuple[tuple[str, str], ...], rows: Sequence[Row], computed: dict[str, list[Any]]
+) -> list[list[Any]]:
+    """One list per column of `spec`: the rows' values of that name, unless computed here."""
+    out = []
+    for name, _ in spec:
+        column = computed.get(name)
+        out.append([r[name] for r in rows] if column is None else column)
+    return out
 
-    Account ids go as UUID objects (written from their int, not parsed from text) and
-    `ingested_at` as one precomputed tick value.
+
+def event_columns(rows: Sequence[Row], now: datetime) -> list[list[Any]]:
+    """The `events` columns of a batch, in EVENTS_COLUMNS order.
+
+    Account ids go as UUID objects (written from their int, not parsed from text), times as
+    DateTime64(3) ticks (`ingested_at` one precomputed value).
     """
-    return [
-        [e.event_id for e in events],
-        [e.schema_version for e in events],
-        [e.type for e in events],
-        [e.timestamp for e in events],
-        [e.provider for e in events],
-        [e.provider_event_id for e in events],
-        [e.provider_message_id for e in events],
-        [e.email_record_id for e in events],
-        [e.account_id or _NIL for e in events],
-        [e.campaign_id for e in events],
-        [e.contact_id for e in events],
-        [e.esp for e in events],
-        [e.recipient_domain for e in events],
-        [e.bounce_type for e in events],
-        [e.diagnostic for e in events],
-        [e.url for e in events],
-        [e.ip_address for e in events],
-        [e.user_agent for e in events],
-        [e.machine_open for e in events],
-        [_ticks_ms(now)] * len(events),
-    ]
+    computed: dict[str, list[Any]] = {
+        "account_id": [r["account_id"] or _NIL for r in rows],
+        "timestamp": [_ticks_ms(r["timestamp"]) for r in rows],
+        "ingested_at": [_ticks_ms(now)] * len(rows),
+    }
+    return _columns(EVENTS_COLUMNS, rows, computed)
 
 
-def recipient_columns(events: Sequence[EmailEvent], now: datetime) -> list[list[Any]]:
+def recipient_columns(rows: Sequence[Row], now: datetime) -> list[list[Any]]:
     """The `event_recipients` columns of a batch, in RECIPIENTS_COLUMNS order."""
-    return [
-        [e.event_id for e in events],
-        [e.account_id or _NIL for e in events],
-        [e.email_record_id for e in events],
-        [e.timestamp for e in events],
-        [e.recipient for e in events],
-        [recipient_sha256(e.recipient) if e.recipient else None for e in events],
-        [raw_json(e.raw) for e in events],
-        [_ticks_ms(now)] * len(events),
-    ]
+    recipients = [r["recipient"] for r in rows]
+    computed: dict[str, list[Any]] = {
+        "account_id": [r["account_id"] or _NIL for r in rows],
+        "timestamp": [_ticks_ms(r["timestamp"]) for r in rows],
+        "recipient": recipients,
+        "recipient_sha256": [recipient_sha256(a) if a else None for a in recipients],
+        "raw": [raw_json(r["raw"]) for r in rows],
+        "ingested_at": [_ticks_ms(now)] * len(rows),
+    }
+    return _columns(RECIPIENTS_COLUMNS, rows, computed)
 
 
 def raw_json(raw: dict[str, Any] | None) -> str:
@@ -301,16 +277,3 @@ def raw_json(raw: dict[str, Any] | None) -> str:
         return orjson.dumps(raw).decode()
     except (TypeError, ValueError):  # an int beyond 64 bits, a nesting deeper than orjson's
         return json.dumps(raw, separators=(",", ":"), default=str)
-
-
-def _recipient_row(e: EmailEvent, now: datetime) -> list[Any]:
-    return [
-        e.event_id,
-        str(e.account_id) if e.account_id else NIL_UUID,
-        e.email_record_id,
-        e.timestamp,
-        e.recipient,
-        recipient_sha256(e.recipient) if e.recipient else None,
-        raw_json(e.raw),
-        now,
-    ]

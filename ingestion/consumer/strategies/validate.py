@@ -1,26 +1,36 @@
-"""Step 2: JSON bytes → an `EmailEvent` the store can hold. Anything else is poison.
+"""Step 2: JSON bytes → a row the store can hold. Anything else is poison.
 
-Parsing and validation happen in one pass (pydantic-core parses the JSON itself, several times
-faster than `json.loads` followed by validation).
+Fast path: pydantic-core's JSON parser reads the message and strict checks against
+`EmailEvent`'s fields accept what our producers write (every field present, of its JSON type,
+ISO timestamps) into a plain dict.
+Whatever the fast path does not accept goes through `validate`, the pydantic model itself, which
+decides and names the reason: the fast path only ever accepts what the model accepts, with the
+same values, so the two paths never disagree on what is poison.
 """
 
 from __future__ import annotations
 
+import re
+import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import pydantic_core
 from pydantic import ValidationError
 
-from ingestion.consumer.abstract import InvalidMessage, Message
-from murmur.events import EmailEvent
+from ingestion.consumer.abstract import InvalidMessage, Message, Row
+from murmur.events import BOUNCE_TYPES, EVENT_TYPES, SCHEMA_VERSION, EmailEvent
 
 # ClickHouse DateTime64 holds 1900..2299; an event outside this window is a bug or an attack
 # (and would scatter one insert over hundreds of monthly partitions).
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 MAX_FUTURE = timedelta(days=7)
 MAX_ID = 2**63 - 1
+_IDS = ("email_record_id", "campaign_id", "contact_id")
 
 
 def validate(message: Message, data: bytes) -> EmailEvent:
+    """The message as an `EmailEvent` (pydantic), or InvalidMessage naming the first problem."""
     try:
         event = EmailEvent.model_validate_json(data)
     except ValidationError as exc:
@@ -33,8 +43,128 @@ def validate(message: Message, data: bytes) -> EmailEvent:
     latest = datetime.now(UTC) + MAX_FUTURE
     if not EARLIEST <= event.timestamp <= latest:
         raise InvalidMessage(message, f"timestamp {event.timestamp.isoformat()} out of range")
-    for name in ("email_record_id", "campaign_id", "contact_id"):
+    for name in _IDS:
         value = getattr(event, name)
         if value is not None and not 0 <= value <= MAX_ID:
             raise InvalidMessage(message, f"{name} {value} out of range")
     return event
+
+
+def _fields_by_kind() -> tuple[tuple[str, ...], tuple[str, ...], frozenset[str]]:
+    """(optional text fields, optional id fields, fields the fast path cannot check)."""
+    special = {"schema_version", "event_id", "type", "timestamp", "provider", "account_id"}
+    special |= {"bounce_type", "machine_open", "raw"}
+    texts, ints, unknown = [], [], set()
+    for name, info in EmailEvent.model_fields.items():
+        if name in special:
+            continue
+        if info.annotation == (str | None) and not info.metadata:
+            texts.append(name)
+        elif info.annotation == (int | None) and not info.metadata and name in _IDS:
+            ints.append(name)
+        else:
+            unknown.add(name)
+    return tuple(texts), tuple(ints), frozenset(unknown)
+
+
+_TEXTS, _INTS, UNCHECKED = _fields_by_kind()
+_FIELDS = frozenset(EmailEvent.model_fields)
+_REQUIRED = frozenset(n for n, f in EmailEvent.model_fields.items() if f.is_required())
+_DEFAULTS = {n: f.default for n, f in EmailEvent.model_fields.items() if not f.is_required()}
+_TYPES = frozenset(EVENT_TYPES)
+_BOUNCES = frozenset(BOUNCE_TYPES)
+# the ISO 8601 forms both pydantic and datetime.fromisoformat read the same way
+_STAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,6})?(?:Z|[+-]\d\d:\d\d)?")
+
+
+def _text(value: Any, low: int, high: int) -> bool:
+    return type(value) is str and low <= len(value) <= high
+
+
+def _fast(row: Any, latest: datetime) -> bool:
+    """Check (and complete) a parsed message in place; False sends it to the model instead."""
+    if type(row) is not dict or UNCHECKED:
+        return False
+    if len(row) != len(_FIELDS):
+        if not (row.keys() <= _FIELDS and _REQUIRED <= row.keys()):
+            return False
+        for name, default in _DEFAULTS.items():
+            row.setdefault(name, default)
+    try:
+        return _check(row, latest)
+    except KeyError:  # as many keys as fields, not all of them fields: an extra one
+        return False
+
+
+def _check(row: Row, latest: datetime) -> bool:
+    """Every field read once (a missing one raises KeyError), checked, converted last."""
+    version = row["schema_version"]
+    if type(version) is not int or version != SCHEMA_VERSION:
+        return False
+    kind, bounce = row["type"], row["bounce_type"]
+    if not (type(kind) is str and kind in _TYPES):
+        return False
+    if bounce is not None and not (type(bounce) is str and bounce in _BOUNCES):
+        return False
+    if not (_text(row["event_id"], 1, 128) and _text(row["provider"], 1, 32)):
+        return False
+    if type(row["machine_open"]) is not bool:
+        return False
+    raw = row["raw"]
+    if raw is not None and type(raw) is not dict:
+        return False
+    for name in _TEXTS:
+        value = row[name]
+        if value is not None and type(value) is not str:
+            return False
+    for name in _INTS:
+        value = row[name]
+        if value is not None and not (type(value) is int and 0 <= value <= MAX_ID):
+            return False
+    account = row["account_id"]
+    stamp = row["timestamp"]
+    if type(stamp) is not str or not _STAMP.fullmatch(stamp):
+        return False
+    try:
+        if account is not None:
+            if type(account) is not str or len(account) != 36:
+                return False
+            row["account_id"] = uuid.UUID(account)
+        moment = datetime.fromisoformat(stamp)
+    except ValueError:
+        return False
+    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    if not EARLIEST <= moment <= latest:
+        return False
+    row["timestamp"] = moment
+    return True
+
+
+def latest_allowed() -> datetime:
+    """The latest timestamp accepted now (computed once per poll, not per message)."""
+    return datetime.now(UTC) + MAX_FUTURE
+
+
+def fast_row(value: bytes, latest: datetime) -> Row | None:
+    """The row of a message our producers wrote, or None: then `validate` decides."""
+    try:
+        # pydantic-core's parser (jiter), the one the model uses: the same values to the bit
+        # (big integers stay integers, where orjson turns them into floats)
+        row = pydantic_core.from_json(value, allow_inf_nan=False, cache_strings="keys")
+    except ValueError:
+        return None
+    if not _fast(row, latest):
+        return None
+    result: Row = row
+    return result
+
+
+def validate_row(message: Message, latest: datetime | None = None) -> Row:
+    """The message's event as a row; InvalidMessage (with the model's reason) for poison."""
+    row = fast_row(message.value, latest or latest_allowed())
+    return model_row(message) if row is None else row
+
+
+def model_row(message: Message) -> Row:
+    """The row through the model (`validate`): what the fast path did not accept."""
+    return dict(validate(message, message.value).__dict__)

@@ -35,6 +35,11 @@ def event(n: int | str, **fields: Any) -> EmailEvent:
     return EmailEvent(**values)
 
 
+def row(e: EmailEvent) -> dict[str, Any]:
+    """The consumer's row of an event (what validation hands the sinks)."""
+    return dict(e.__dict__)
+
+
 def unique_events(count: int, **fields: Any) -> list[EmailEvent]:
     tag = uuid.uuid4().hex[:8]
     return [event(f"{tag}-{i}", **fields) for i in range(count)]

@@ -164,3 +164,15 @@ def test_sigkill_mid_batch_then_restart_stores_every_event_exactly_once(
     assert count(client, db) == total
     assert count(client, db, "select uniqExact(event_id) from {db}.events") == total
     assert count(client, db, "select count() from {db}.events final") == total
+
+
+def test_the_end_of_a_burst_is_stored_without_waiting_out_the_batch_time(
+    consumers: ConsumerRunner, topics: Topics, kafka_bootstrap: str, clickhouse_url: str
+) -> None:
+    # a batch closes when a poll finds the topic quiet: with a batch time of 10 minutes and
+    # room for 5,000 messages, 5 events are still stored and committed (before, they waited)
+    events = unique_events(5)
+    consumers.start(topics, "--role", "events", "--batch-time-ms", "600000")
+    produce(kafka_bootstrap, topics.events, list(events))
+    wait_committed(kafka_bootstrap, topics.group, topics.events, 5, timeout=90)
+    assert count(ch_client(clickhouse_url), consumers.env["MURMUR_CLICKHOUSE_DATABASE"]) == 5

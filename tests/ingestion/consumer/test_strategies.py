@@ -12,9 +12,10 @@ from ingestion.consumer.abstract import InvalidMessage, Message
 from ingestion.consumer.strategies.batch import Batcher
 from ingestion.consumer.strategies.decode import MAX_MESSAGE_BYTES, decode
 from ingestion.consumer.strategies.insert import ClickHouseSink, id_filter
-from ingestion.consumer.strategies.validate import validate
+from ingestion.consumer.strategies.validate import UNCHECKED, validate, validate_row
+from murmur.events import EmailEvent
 from murmur.settings import get_settings
-from tests.ingestion.consumer.helpers import event
+from tests.ingestion.consumer.helpers import event, row
 
 
 def _message(value: bytes, offset: int = 0, partition: int = 0) -> Message:
@@ -25,6 +26,10 @@ def _reason(value: bytes) -> str:
     message = _message(value)
     with pytest.raises(InvalidMessage) as info:
         validate(message, decode(message))
+    with pytest.raises(InvalidMessage) as fast:
+        decode(message)
+        validate_row(message)
+    assert fast.value.reason == info.value.reason  # the row path defers to the model
     return info.value.reason
 
 
@@ -49,10 +54,57 @@ def test_a_valid_event_round_trips() -> None:
         (event("t", timestamp="2999-01-01T00:00:00Z").to_json(), "timestamp"),
         (event("i", contact_id=-5).to_json(), "contact_id -5 out of range"),
         (event("u").to_json()[:-1] + b',"extra":1}', "invalid event: extra"),
+        # as many keys as the schema has fields, one of them not a field
+        (event("s").to_json().replace(b'"esp":null', b'"xsp":null'), "invalid event: xsp"),
+        (event("w").to_json().replace(b'"type":"open"', b'"type":"opened"'), "invalid event: type"),
+        (
+            event("e").to_json().replace(b'"event_id":"', b'"event_id":"' + b"x" * 129),
+            "invalid event: event_id",
+        ),
+        (event("n").to_json().replace(b'"machine_open":false', b'"machine_open":[]'), "machine"),
+        (event("r").to_json().replace(b'"raw":{', b'"raw":[{').replace(b"}}", b"}]}"), "raw"),
+        (event("a").to_json().replace(b'"account_id":null', b'"account_id":"nope"'), "account"),
+        (event("c", campaign_id=2**63).to_json(), "campaign_id"),
+        (event("k").to_json().replace(b'"url":null', b'"url":5'), "invalid event: url"),
     ],
 )
 def test_poison_is_named_with_its_reason(value: bytes, expected: str) -> None:
     assert expected in _reason(value)
+
+
+def test_the_fast_path_covers_every_field_of_the_schema() -> None:
+    # a field added to EmailEvent that the row checks do not know sends every message to the
+    # (slower) model path: this fails first, so the checks are extended with the schema
+    assert UNCHECKED == frozenset()
+
+
+@pytest.mark.parametrize(
+    "original",
+    [
+        event("x", email_record_id=7),
+        event("y", account_id=uuid.uuid4(), campaign_id=3, contact_id=4, esp="ses-eu"),
+        event("z", type="bounce", bounce_type="soft", diagnostic="550 ünïcode\n", raw=None),
+        event("m", timestamp="2026-03-01T10:00:00.123456+02:00", machine_open=True),
+    ],
+)
+def test_a_row_holds_what_the_model_holds(original: EmailEvent) -> None:
+    message = _message(original.to_json())
+    assert validate_row(message) == row(original) == dict(validate(message, message.value))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # what our producers do not write but the model accepts: the same row either way
+        b'{"event_id":"a","type":"open","timestamp":"2026-01-02T03:04:05","provider":"p"}',
+        b'{"event_id":"a","type":"open","timestamp":1767323045,"provider":"p","raw":{}}',
+        b'{"event_id":"a","type":"open","timestamp":"2026-01-02T03:04:05Z","provider":"p",'
+        b'"email_record_id":"12","machine_open":"true"}',
+    ],
+)
+def test_rows_of_unusual_but_valid_messages_come_from_the_model(text: bytes) -> None:
+    message = _message(text)
+    assert validate_row(message) == dict(validate(message, text))
 
 
 def test_oversized_messages_are_poison_without_parsing() -> None:
@@ -62,14 +114,14 @@ def test_oversized_messages_are_poison_without_parsing() -> None:
 def test_batches_close_at_size_or_age_and_remember_the_next_offset_per_partition() -> None:
     batcher = Batcher(max_size=3, max_time_s=0.2)
     assert not batcher.ready()
-    batcher.add(_message(b"", 5, partition=0), event("a"))
+    batcher.add(_message(b"", 5, partition=0), row(event("a")))
     batcher.add(_message(b"", 9, partition=1), None)  # poison: offset only
     assert not batcher.ready()
-    batcher.add(_message(b"", 6, partition=0), event("b"))
+    batcher.add(_message(b"", 6, partition=0), row(event("b")))
     assert batcher.ready()
     batch = batcher.take()
     assert len(batch.events) == 2 and batch.offsets == {("t", 0): 7, ("t", 1): 10}
-    batcher.add(_message(b"", 7), event("c"))
+    batcher.add(_message(b"", 7), row(event("c")))
     time.sleep(0.25)
     assert batcher.ready()
     batcher.drop_partitions({("t", 0)})
@@ -91,10 +143,19 @@ def test_the_duplicate_check_finds_every_stored_id_whatever_its_characters(
     sink = ClickHouseSink(get_settings(clickhouse_url=clickhouse_url, clickhouse_database=database))
     sink.prepare()
     odd = ["plain-1", "a,b", "it's", "back\\slash", "tab\tnew\nline", "ünï", "x" * 128]
-    stored = [event("s", event_id=i) for i in odd]
+    stored = [row(event("s", event_id=i)) for i in odd]
     assert sink.write(stored).written == len(odd)
-    again = sink.write([*stored, event("fresh", event_id="fresh,one")])
+    again = sink.write([*stored, row(event("fresh", event_id="fresh,one"))])
     assert (again.written, again.duplicates) == (1, len(odd))
     assert sink.existing(stored) == set(odd)
     sink.client().command(f"drop database `{database}`")
     sink.close()
+
+
+def test_a_row_keeps_big_integers_of_the_raw_payload_exact() -> None:
+    # Regression: orjson reads integers beyond 64 bits as floats; the model keeps them exact,
+    # so the fast path parses with the model's own parser
+    original = event("big", raw={"n": 2**70, "m": -(2**63) - 1, "f": 1.5})
+    message = _message(original.to_json())
+    assert validate_row(message) == row(original)
+    assert validate_row(message)["raw"]["n"] == 2**70
