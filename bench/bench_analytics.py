@@ -213,30 +213,32 @@ def dagster_step(settings: Settings, which: str, partition: str | None = None) -
 def run_step(which: str, partition: str | None) -> int:
     """In the child: load the code location, run the job's dbt asset, print the timings.
 
-    The `analytics_refresh` job itself, less its replication asset (there is no Postgres):
-    its own selection of dbt models and checks, resources and executor.
+    The `analytics_refresh` job less its replication asset (there is no Postgres): its own
+    selection of dbt models and checks (`refresh_selection()`), resources and executor.
     """
     import dagster as dg
 
     from pipelines.definitions import defs
-    from pipelines.defs.dbt.assets import UNPARTITIONED_NAME
+    from pipelines.defs.analytics.schedules import refresh_selection
+    from pipelines.defs.replication.assets import GROUP as REPLICATION_GROUP
     from pipelines.lib.dbt.partitions import partition_window_vars
 
     instance = dg.DagsterInstance.ephemeral()
     variables: dict[str, str] = {}
     if which == "refresh":
-        job = defs.resolve_job_def("analytics_refresh")
-        dbt_keys = next(
-            a.keys
-            for a in defs.resolve_asset_graph().assets_defs
-            if a.node_def.name == UNPARTITIONED_NAME
+        # the job's own selection less the replication group: no subset of it, which would
+        # select every check of its assets again
+        dbt_only = refresh_selection() - dg.AssetSelection.groups(REPLICATION_GROUP)
+        job = dg.define_asset_job(
+            "analytics_refresh_dbt", selection=dbt_only, executor_def=dg.in_process_executor
         )
+        resolved = dg.Definitions.merge(defs, dg.Definitions(jobs=[job])).resolve_job_def(job.name)
         start = time.perf_counter()
-        result = job.execute_in_process(instance=instance, asset_selection=sorted(dbt_keys))
+        result = resolved.execute_in_process(instance=instance)
     else:
-        job = defs.resolve_job_def("analytics_daily_refresh")
+        daily = defs.resolve_job_def("analytics_daily_refresh")
         start = time.perf_counter()
-        result = job.execute_in_process(instance=instance, partition_key=partition)
+        result = daily.execute_in_process(instance=instance, partition_key=partition)
         day = dt.datetime.fromisoformat(f"{partition}T00:00:00+00:00")
         variables = partition_window_vars(day, day + dt.timedelta(days=1))
     total = time.perf_counter() - start

@@ -5,7 +5,9 @@ consumer would); a first `dbt build` builds everything, then a second history ar
 events on old and new sends, a copy of an event that now names another send, a soft bounce
 turned hard, a ledger row sent, one deleted and one added, a campaign's sending domain and a
 contact's domain changed. The incremental `dbt build` must rebuild only the sends concerned, and
-every mart must then hold exactly the rows a `dbt build --full-refresh` of the same data holds.
+every mart must then hold exactly the rows a `dbt build --full-refresh` of the same data holds;
+so must the rollups (campaign_performance_hourly by campaign, deliverability by day) after a
+late event and after a send leaves the ledger, rebuilding only the campaigns and days concerned.
 """
 
 from __future__ import annotations
@@ -208,7 +210,41 @@ def test_an_incremental_refresh_equals_a_full_rebuild_and_rebuilds_only_what_cha
     assert 8 not in sends and 9 not in sends and 10 in sends
     assert 4 not in {r[0] for r in full["int_email_sends__outcomes"]}  # its only event moved
 
-    # nothing changed since: a refresh rebuilds no send at all
+    # nothing changed since: a refresh rebuilds no send, no campaign, no day at all
+    stamps = _stamps(ch)
     _build(dbt)
     assert _snapshot(ch) == full
     assert _built_now(ch, "fct_email_sends") == set(sends)  # the full build's rows, untouched
+    assert _stamps(ch) == stamps
+
+    # the rollups rebuild only the campaigns and days whose sends changed, or left the ledger
+    late = TODAY - 2 * D + 9 * dt.timedelta(hours=1) + 20 * M
+    ingested = NOW - dt.timedelta(minutes=20)
+    ch.insert("events", [_event("e12", "open", late, 1, ingested)], column_names=EVENT_COLUMNS)
+    _build(dbt)
+    assert _keys_built_now(ch, "campaign_performance_hourly", "campaign_id") == {1}
+    assert _keys_built_now(ch, "deliverability_by_mailbox_provider", "sent_date") == {late.date()}
+    ch.command("delete from raw_emails where email_record_id = 4")  # campaign 2, day -1
+    _build(dbt)
+    assert _keys_built_now(ch, "campaign_performance_hourly", "campaign_id") == {2}
+    assert _keys_built_now(ch, "deliverability_by_mailbox_provider", "sent_date") == {
+        (TODAY - D).date()
+    }
+    incremental = _snapshot(ch)
+    _build(dbt, "--full-refresh")
+    assert _snapshot(ch) == incremental
+
+
+def _stamps(ch: Client) -> dict[str, Any]:
+    """Per incremental mart, its newest `built_at`."""
+    tables = [t for t in MARTS if t not in ("campaign_performance", "contact_engagement")]
+    tables = [t for t in tables if not t.startswith("dim_")]
+    return {t: ch.command(f"select max(built_at) from `{t}`") for t in tables}
+
+
+def _keys_built_now(ch: Client, table: str, key: str) -> set[Any]:
+    rows = ch.query(
+        f"select distinct {key} from `{table}` where built_at = (select max(built_at) from"
+        f" `{table}`)"
+    ).result_rows
+    return {r[0] for r in rows}

@@ -35,6 +35,7 @@ def test_a_seed_whose_table_holds_its_csv_is_not_loaded_again(ch: Client, tmp_pa
     assert refresh_args(ch, selected, manifest, None, seeds) == [
         "--select", "p.marts.table_t p.providers_t p.unique_providers_t_domain",
         "--indirect-selection", "empty",
+        "--exclude-resource-type", "unit_test",
     ]  # fmt: skip
     ch.command("create table providers_t (domain String, mailbox_provider String) engine = Memory")
     ch.insert("providers_t", [["yahoo.com", "Yahoo"], ["gmail.com", "Gmail"]])
@@ -42,6 +43,7 @@ def test_a_seed_whose_table_holds_its_csv_is_not_loaded_again(ch: Client, tmp_pa
     # neither the seed nor its tests run again
     assert refresh_args(ch, selected, manifest, None, seeds) == [
         "--select", "p.marts.table_t", "--indirect-selection", "empty",
+        "--exclude-resource-type", "unit_test",
     ]  # fmt: skip
     _seeds(tmp_path, "domain,mailbox_provider\ngmail.com,Gmail\nyahoo.com,Yahoo\naol.com,AOL\n")
     assert loaded_seeds(ch, seeds) == []  # a row added: load it again
@@ -121,6 +123,7 @@ def test_a_view_built_as_defined_is_not_created_again_but_its_tests_run(
     assert refresh_args(ch, selected, manifest, target, seeds) == [
         "--select", "p.marts.table_t p.staging.not_null_view_t_id",
         "--indirect-selection", "empty",
+        "--exclude-resource-type", "unit_test",
     ]  # fmt: skip
     assert refresh_args(ch, {"model.p.view_t"}, manifest, target, seeds) == []  # nothing to do
     assert built_views(ch, target, _manifest(tmp_path / "m2.json", "v2")) == []  # SQL changed

@@ -148,7 +148,11 @@ def refresh_args(
         return not (node["resource_type"] == "test" and untested & set(node["depends_on"]["nodes"]))
 
     run = sorted(".".join(nodes[uid]["fqn"]) for uid in selected if runs(uid))
-    return ["--select", " ".join(run), "--indirect-selection", "empty"] if run else []
+    # dbt selects a selected model's unit tests whatever the indirect selection
+    no_unit_tests = ["--exclude-resource-type", "unit_test"]
+    return (
+        ["--select", " ".join(run), "--indirect-selection", "empty", *no_unit_tests] if run else []
+    )
 
 
 def hourly_tests(manifest: Path) -> set[str]:
@@ -176,7 +180,12 @@ def hourly_tests(manifest: Path) -> set[str]:
 
 # The models rebuilt per key (dbt_project/macros/refresh_keys.sql): a table of one of them built
 # before they were (no `built_at`) cannot be refreshed incrementally and is built again.
-KEYED_MODELS = ("int_email_sends__outcomes", "fct_email_sends")
+KEYED_MODELS = (
+    "int_email_sends__outcomes",
+    "fct_email_sends",
+    "campaign_performance_hourly",
+    "deliverability_by_mailbox_provider",
+)
 
 
 def drop_unkeyed_tables(ch: Client, models: tuple[str, ...] = KEYED_MODELS) -> list[str]:

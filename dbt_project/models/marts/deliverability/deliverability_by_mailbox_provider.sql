@@ -1,7 +1,23 @@
-{{ config(order_by='(account_id, sent_date, sending_domain, mailbox_provider)') }}
-{#- Per account, day sent, sending domain and recipient mailbox provider (seed mailbox_providers). -#}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        order_by='(account_id, sent_date, sending_domain, mailbox_provider)',
+        pre_hook="{{ refresh_keys_pre('sent_date', sends_rollup_refresh_keys("
+            ~ "'sent_date', 'toDate(sent_at)', deliverability_measures())) }}",
+        post_hook="{{ refresh_keys_post('sent_date') }}",
+    )
+}}
+{#-
+  Per account, day sent, sending domain and recipient mailbox provider (seed mailbox_providers).
+  Incremental by day sent (macros/refresh_keys.sql): a refresh rebuilds the days with a send
+  built since, or whose totals no longer match their sends (counts: macros/rollups.sql).
+-#}
 with sends as (
     select * from {{ ref('fct_email_sends') }}
+    {% if is_incremental() %}
+    where toDate(sent_at) in (select sent_date from {{ refresh_keys_relation() }})
+    {% endif %}
 ),
 
 totals as (
@@ -10,14 +26,9 @@ totals as (
         toDate(sent_at) as sent_date,
         sending_domain,
         mailbox_provider,
-        count() as sends,
-        countIf(is_delivered) as delivered,
-        countIf(is_bounced) as bounced,
-        countIf(is_hard_bounced) as hard_bounced,
-        countIf(is_complained) as complained,
-        countIf(is_opened) as unique_opens,
-        countIf(is_human_opened) as unique_human_opens,
-        countIf(is_clicked) as unique_clicks
+        {%- for measure, condition in deliverability_measures() %}
+        countIf({{ condition }}) as {{ measure }}{{ ',' if not loop.last }}
+        {%- endfor %}
     from sends
     group by account_id, sent_date, sending_domain, mailbox_provider
 ),
@@ -43,7 +54,9 @@ final as (
         {{ safe_ratio('bounced', 'sends') }} as bounce_rate,
         {{ safe_ratio('complained', 'delivered') }} as complaint_rate,
         {{ safe_ratio('unique_opens', 'delivered') }} as open_rate,
-        {{ safe_ratio('unique_human_opens', 'delivered') }} as human_open_rate
+        {{ safe_ratio('unique_human_opens', 'delivered') }} as human_open_rate,
+        -- lineage: the run that built this row
+        {{ run_stamp() }} as built_at
     from totals
 )
 
