@@ -168,36 +168,26 @@
     where recipient_domain in (select recipient_domain from stale_providers)
 {%- endmacro %}
 
-{% macro sends_rollup_refresh_keys(key, key_expr, measures) -%}
+{% macro sends_rollup_refresh_keys(key, key_expr) -%}
     {#-
-      The keys of a rollup of fct_email_sends (rows per `key`, `key_expr` over a send) that a
-      refresh rebuilds: those of sends built since the rollup's last build (new or changed
-      sends), and those whose stored totals no longer match the sends (sends gone). `measures`:
-      (stored column, condition on a send counted in it); a removed send that counted in no
-      measure changes nothing. Runs after fct_email_sends in the same build (it refs it).
+      The keys of a rollup of fct_email_sends (rows per `key`, `key_expr` over a send, with a
+      `sends` count) that a refresh rebuilds: those of sends built since the rollup's last build
+      (new or changed sends), and those whose stored `sends` no longer match their count of
+      sends (sends gone). Exact because every send counts in `sends`: a send's sent_at is never
+      null (the ledger's queued_at at least). Runs after fct_email_sends in the same build.
     -#}
     with mark as (
         select max(built_at) as built from {{ this }}
     ),
 
     current_totals as (
-        select
-            {{ key_expr }} as k,
-            {%- for column, condition in measures %}
-            countIf({{ condition }}) as {{ column }}{{ ',' if not loop.last }}
-            {%- endfor %}
+        select {{ key_expr }} as k, count() as sends
         from {{ ref('fct_email_sends') }}
         group by k
     ),
 
     stored_totals as (
-        select
-            {{ key }} as k,
-            {%- for column, _ in measures %}
-            sum({{ column }}) as {{ column }}{{ ',' if not loop.last }}
-            {%- endfor %}
-        from {{ this }}
-        group by k
+        select {{ key }} as k, sum(sends) as sends from {{ this }} group by k
     )
 
     select {{ key_expr }} as {{ key }}
@@ -209,7 +199,5 @@
     full outer join stored_totals on current_totals.k = stored_totals.k
     where current_totals.k is null
         or stored_totals.k is null
-        {%- for column, _ in measures %}
-        or current_totals.{{ column }} != stored_totals.{{ column }}
-        {%- endfor %}
+        or current_totals.sends != stored_totals.sends
 {%- endmacro %}

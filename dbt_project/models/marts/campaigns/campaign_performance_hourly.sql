@@ -2,18 +2,27 @@
   Per campaign and hour: each send counted once per outcome, in the hour its outcome first
   happened (sent, delivered, bounced, first open, first human open, first click, complaint,
   unsubscribe), so summing the hours gives campaign_performance's totals. One aggregation per
-  outcome (a few columns each, macros/rollups.sql), then their sum per hour.
+  outcome (a few columns each), then their sum per hour.
   Incremental by campaign (macros/refresh_keys.sql): a refresh rebuilds every hour of the
-  campaigns with a send built since, or whose totals no longer match their sends.
+  campaigns with a send built since, or whose count of sends changed (sends gone).
 -#}
-{%- set outcomes = hourly_outcomes() %}
+{%- set outcomes = [
+    ('sends', 'sent_at', 'true'),
+    ('delivered', 'delivered_at', 'is_delivered'),
+    ('bounced', 'bounced_at', 'is_bounced'),
+    ('unique_opens', 'first_opened_at', 'true'),
+    ('unique_human_opens', 'first_human_opened_at', 'true'),
+    ('unique_clicks', 'first_clicked_at', 'true'),
+    ('complained', 'complained_at', 'true'),
+    ('unsubscribed', 'unsubscribed_at', 'true'),
+] %}
 {{
     config(
         materialized='incremental',
         incremental_strategy='append',
         order_by='(account_id, campaign_id, hour_at)',
-        pre_hook="{{ refresh_keys_pre('campaign_id', sends_rollup_refresh_keys("
-            ~ "'campaign_id', 'campaign_id', hourly_measures())) }}",
+        pre_hook="{{ refresh_keys_pre('campaign_id',"
+            ~ " sends_rollup_refresh_keys('campaign_id', 'campaign_id')) }}",
         post_hook="{{ refresh_keys_post('campaign_id') }}",
     )
 }}

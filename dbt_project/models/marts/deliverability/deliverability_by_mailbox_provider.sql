@@ -3,15 +3,15 @@
         materialized='incremental',
         incremental_strategy='append',
         order_by='(account_id, sent_date, sending_domain, mailbox_provider)',
-        pre_hook="{{ refresh_keys_pre('sent_date', sends_rollup_refresh_keys("
-            ~ "'sent_date', 'toDate(sent_at)', deliverability_measures())) }}",
+        pre_hook="{{ refresh_keys_pre('sent_date',"
+            ~ " sends_rollup_refresh_keys('sent_date', 'toDate(sent_at)')) }}",
         post_hook="{{ refresh_keys_post('sent_date') }}",
     )
 }}
 {#-
   Per account, day sent, sending domain and recipient mailbox provider (seed mailbox_providers).
   Incremental by day sent (macros/refresh_keys.sql): a refresh rebuilds the days with a send
-  built since, or whose totals no longer match their sends (counts: macros/rollups.sql).
+  built since, or whose count of sends changed (sends gone).
 -#}
 with sends as (
     select * from {{ ref('fct_email_sends') }}
@@ -26,9 +26,14 @@ totals as (
         toDate(sent_at) as sent_date,
         sending_domain,
         mailbox_provider,
-        {%- for measure, condition in deliverability_measures() %}
-        countIf({{ condition }}) as {{ measure }}{{ ',' if not loop.last }}
-        {%- endfor %}
+        count() as sends,
+        countIf(is_delivered) as delivered,
+        countIf(is_bounced) as bounced,
+        countIf(is_hard_bounced) as hard_bounced,
+        countIf(is_complained) as complained,
+        countIf(is_opened) as unique_opens,
+        countIf(is_human_opened) as unique_human_opens,
+        countIf(is_clicked) as unique_clicks
     from sends
     group by account_id, sent_date, sending_domain, mailbox_provider
 ),
