@@ -13,6 +13,7 @@ from pipelines.lib.dbt.partitions import partition_window_vars, vars_args
 from pipelines.lib.dbt.refresh import record_build, record_views, refresh_args
 from pipelines.lib.dbt.runner import (
     DbtInvocation,
+    asset_project,
     dagster_selection,
     dbt_args,
     selected_unique_ids,
@@ -44,12 +45,12 @@ def _build(
     `refresh`: the scheduled refresh's build, naming the nodes to run, without unit tests, seeds
     already loaded, views already built and `static` tables whose inputs did not change
     (pipelines/lib/dbt/refresh.py). `dbt` (the resource) is kept for the assets' signature:
-    the runs use the same project.
+    dbt runs the project the assets were built from.
     """
     del dbt
     settings = clickhouse.settings()
     profiles = write_profiles_dir(settings)
-    project = dbt_project()
+    project = asset_project(context) or dbt_project()  # a test's copy of the project, say
     project_dir = project.project_dir
     with locked_target(settings, variables) as target:
         if refresh:

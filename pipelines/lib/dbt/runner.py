@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+from dagster_dbt import DbtProject
 from dagster_dbt.asset_utils import get_manifest_and_translator_from_dbt_assets
 from dagster_dbt.core.dbt_cli_event import DbtCoreCliEventMessage
 
@@ -116,6 +117,11 @@ def stream_asset_events(
             target_path=target,
             project=project,
         )
+
+
+def asset_project(context: dg.AssetExecutionContext) -> DbtProject | None:
+    """The dbt project the step's `@dbt_assets` were built from."""
+    return get_manifest_and_translator_from_dbt_assets([context.assets_def])[2]
 
 
 def selected_unique_ids(context: dg.AssetExecutionContext) -> set[str]:
