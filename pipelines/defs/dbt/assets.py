@@ -68,7 +68,8 @@ def _build(
             "build", *vars_args(variables or {}), *extra, *selection,
             project_dir=project_dir, profiles_dir=profiles, target=target,
         )  # fmt: skip
-        yield from stream_asset_events(context, DbtInvocation(args), target)
+        invocation = DbtInvocation(args, results_path=target / "run_results.json")
+        yield from stream_asset_events(context, invocation, target)
         # reached only when the build succeeded
         if refresh:
             with clickhouse.get_client() as ch:

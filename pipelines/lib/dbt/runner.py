@@ -42,6 +42,9 @@ class DbtInvocation:
     """One in-process dbt command; iterate `events()` to run it."""
 
     args: list[str]
+    # where to write run_results.json when the args say --no-write-json (dbt_args does): dbt
+    # would also write manifest.json, megabytes of every macro, on every run
+    results_path: Path | None = None
     errors: list[str] = field(default_factory=list)
     result: Any = None  # dbt's RunExecutionResult once done (None when dbt raised)
 
@@ -77,6 +80,8 @@ class DbtInvocation:
         finally:
             thread.join()  # even when the consumer stops early: dbt must be done
         self.result = item.result
+        if self.results_path is not None and hasattr(item.result, "write"):
+            item.result.write(str(self.results_path))
         if not item.success:
             reasons = "\n".join(self.errors) or repr(item.exception)
             raise DbtRunError(f"dbt {' '.join(self.args[:1])} failed:\n{reasons}")
@@ -89,7 +94,11 @@ def dbt_args(
     profiles_dir: Path,
     target: Path,
 ) -> list[str]:
-    """The arguments of an in-process `dbt <command>`: artifacts and logs in `target`."""
+    """The arguments of an in-process `dbt <command>`: artifacts and logs in `target`.
+
+    Without dbt's JSON artifacts: pass `results_path=target / "run_results.json"` to the
+    `DbtInvocation` to have the run results (partial_parse.msgpack is written regardless).
+    """
     return [
         command,
         *args,
@@ -97,6 +106,7 @@ def dbt_args(
         "--profiles-dir", str(profiles_dir),
         "--target-path", str(target),
         "--log-path", str(target),
+        "--no-write-json",
         *COMMON_FLAGS,
     ]  # fmt: skip
 
