@@ -29,7 +29,11 @@
 with sends as (
     select * from {{ ref('fct_email_sends') }}
     {% if is_incremental() %}
-    where {{ refreshed_keys('campaign_id') }}
+    -- by (account, campaign), its sorting key's prefix: each outcome's scan reads only those
+    where (account_id, campaign_id) in (
+        select account_id, campaign_id from {{ ref('fct_email_sends') }}
+        where {{ refreshed_keys('campaign_id') }}
+    )
     {% endif %}
 ),
 
