@@ -80,8 +80,9 @@ class DbtInvocation:
         finally:
             thread.join()  # even when the consumer stops early: dbt must be done
         self.result = item.result
-        if self.results_path is not None and hasattr(item.result, "write"):
-            item.result.write(str(self.results_path))
+        write = getattr(item.result, "write", None)  # a RunExecutionResult's
+        if self.results_path is not None and callable(write):
+            write(str(self.results_path))
         if not item.success:
             reasons = "\n".join(self.errors) or repr(item.exception)
             raise DbtRunError(f"dbt {' '.join(self.args[:1])} failed:\n{reasons}")
