@@ -167,3 +167,37 @@
     select email_record_id from built
     where recipient_domain in (select recipient_domain from stale_providers)
 {%- endmacro %}
+
+{% macro sends_rollup_refresh_keys(key, key_expr) -%}
+    {#-
+      The keys of a rollup of fct_email_sends (rows per `key`, `key_expr` over a send, with a
+      `sends` count) that a refresh rebuilds: those of sends built since the rollup's last build
+      (new or changed sends), and those whose stored `sends` no longer match their count of
+      sends (sends gone). Exact because every send counts in `sends`: a send's sent_at is never
+      null (the ledger's queued_at at least). Runs after fct_email_sends in the same build.
+    -#}
+    with mark as (
+        select max(built_at) as built from {{ this }}
+    ),
+
+    current_totals as (
+        select {{ key_expr }} as k, count() as sends
+        from {{ ref('fct_email_sends') }}
+        group by k
+    ),
+
+    stored_totals as (
+        select {{ key }} as k, sum(sends) as sends from {{ this }} group by k
+    )
+
+    select {{ key_expr }} as {{ key }}
+    from {{ ref('fct_email_sends') }}
+    where built_at > (select built from mark)
+    union all
+    select if(current_totals.k is null, stored_totals.k, current_totals.k) as {{ key }}
+    from current_totals
+    full outer join stored_totals on current_totals.k = stored_totals.k
+    where current_totals.k is null
+        or stored_totals.k is null
+        or current_totals.sends != stored_totals.sends
+{%- endmacro %}

@@ -5,29 +5,27 @@ consumer would); a first `dbt build` builds everything, then a second history ar
 events on old and new sends, a copy of an event that now names another send, a soft bounce
 turned hard, a ledger row sent, one deleted and one added, a campaign's sending domain and a
 contact's domain changed. The incremental `dbt build` must rebuild only the sends concerned, and
-every mart must then hold exactly the rows a `dbt build --full-refresh` of the same data holds.
+every mart must then hold exactly the rows a `dbt build --full-refresh` of the same data holds;
+so must the rollups (campaign_performance_hourly by campaign, deliverability by day) after a
+late event and after a send leaves the ledger, rebuilding only the campaigns and days concerned.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
-from pathlib import Path
 from typing import Any
 
 import pytest
 from clickhouse_connect.driver.client import Client
-from dbt.cli.main import dbtRunner
 
-from murmur.analytics.dbt_profile import write_profiles_dir
 from murmur.analytics.replication import ensure_tables
 from murmur.analytics.tables import SPECS
-from murmur.settings import Settings
 from pipelines.lib.dbt.partitions import vars_args
+from tests.dbt.conftest import Dbt
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-PROJECT = Path(__file__).resolve().parents[2] / "dbt_project"
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
 TODAY = dt.datetime.combine(NOW.date(), dt.time(0), tzinfo=dt.UTC)
 D = dt.timedelta(days=1)
@@ -57,28 +55,8 @@ LEDGER_COLUMNS = [
 ]  # fmt: skip
 
 
-def _dbt(settings: Settings, work: Path, *args: str) -> None:
-    profiles = write_profiles_dir(settings)
-    result = dbtRunner().invoke(
-        [
-            "build",
-            *args,
-            *vars_args(AS_OF),
-            "--exclude",
-            "tag:segment",
-            "--project-dir",
-            str(PROJECT),
-            "--profiles-dir",
-            str(profiles),
-            "--target-path",
-            str(work / "target"),
-            "--log-path",
-            str(work / "logs"),
-            "--no-send-anonymous-usage-stats",
-            "--no-use-colors",
-        ]
-    )
-    assert result.success, f"dbt build {' '.join(args)} failed: {result.exception}"
+def _build(dbt: Dbt, *args: str) -> None:
+    dbt("build", *args, *vars_args(AS_OF), "--exclude", "tag:segment")
 
 
 def _campaign(campaign_id: int, domain: str | None, synced: dt.datetime) -> list[Any]:
@@ -207,16 +185,16 @@ def _built_now(ch: Client, table: str) -> set[int]:
 
 
 def test_an_incremental_refresh_equals_a_full_rebuild_and_rebuilds_only_what_changed(
-    analytics_settings: Settings, ch: Client, tmp_path: Path
+    ch: Client, dbt: Dbt
 ) -> None:
     ensure_tables(ch, SPECS)
     _first_history(ch)
-    _dbt(analytics_settings, tmp_path)
+    _build(dbt)
     first = _snapshot(ch)
     assert len(first["fct_email_sends"]) == 8  # every send but the queued one without events
 
     _second_history(ch)
-    _dbt(analytics_settings, tmp_path)
+    _build(dbt)
     # only the sends concerned were rebuilt: new events (2, 3, 6, 7; e5 moved from 4 to 5),
     # the ledger (6 sent, 10 new, 8 gone), campaign 2's domain (4, 5, 7, 10), contact 6's (6)
     assert _built_now(ch, "int_email_sends__outcomes") == {2, 3, 5, 6, 7}  # 4 has no event left
@@ -224,7 +202,7 @@ def test_an_incremental_refresh_equals_a_full_rebuild_and_rebuilds_only_what_cha
     incremental = _snapshot(ch)
     assert incremental != first
 
-    _dbt(analytics_settings, tmp_path, "--full-refresh")
+    _build(dbt, "--full-refresh")
     full = _snapshot(ch)
     for table in MARTS:
         assert incremental[table] == full[table], table
@@ -232,7 +210,41 @@ def test_an_incremental_refresh_equals_a_full_rebuild_and_rebuilds_only_what_cha
     assert 8 not in sends and 9 not in sends and 10 in sends
     assert 4 not in {r[0] for r in full["int_email_sends__outcomes"]}  # its only event moved
 
-    # nothing changed since: a refresh rebuilds no send at all
-    _dbt(analytics_settings, tmp_path)
+    # nothing changed since: a refresh rebuilds no send, no campaign, no day at all
+    stamps = _stamps(ch)
+    _build(dbt)
     assert _snapshot(ch) == full
     assert _built_now(ch, "fct_email_sends") == set(sends)  # the full build's rows, untouched
+    assert _stamps(ch) == stamps
+
+    # the rollups rebuild only the campaigns and days whose sends changed, or left the ledger
+    late = TODAY - 2 * D + 9 * dt.timedelta(hours=1) + 20 * M
+    ingested = NOW - dt.timedelta(minutes=20)
+    ch.insert("events", [_event("e12", "open", late, 1, ingested)], column_names=EVENT_COLUMNS)
+    _build(dbt)
+    assert _keys_built_now(ch, "campaign_performance_hourly", "campaign_id") == {1}
+    assert _keys_built_now(ch, "deliverability_by_mailbox_provider", "sent_date") == {late.date()}
+    ch.command("delete from raw_emails where email_record_id = 4")  # campaign 2, day -1
+    _build(dbt)
+    assert _keys_built_now(ch, "campaign_performance_hourly", "campaign_id") == {2}
+    assert _keys_built_now(ch, "deliverability_by_mailbox_provider", "sent_date") == {
+        (TODAY - D).date()
+    }
+    incremental = _snapshot(ch)
+    _build(dbt, "--full-refresh")
+    assert _snapshot(ch) == incremental
+
+
+def _stamps(ch: Client) -> dict[str, Any]:
+    """Per incremental mart, its newest `built_at`."""
+    tables = [t for t in MARTS if t not in ("campaign_performance", "contact_engagement")]
+    tables = [t for t in tables if not t.startswith("dim_")]
+    return {t: ch.command(f"select max(built_at) from `{t}`") for t in tables}
+
+
+def _keys_built_now(ch: Client, table: str, key: str) -> set[Any]:
+    rows = ch.query(
+        f"select distinct {key} from `{table}` where built_at = (select max(built_at) from"
+        f" `{table}`)"
+    ).result_rows
+    return {r[0] for r in rows}

@@ -92,9 +92,17 @@ def test_the_analytics_cron_must_have_five_fields() -> None:
 def test_schedules_use_the_configured_cron_and_target_todays_partition() -> None:
     from pipelines.defs.analytics.schedules import build_schedules
 
-    refresh, daily, expectations = build_schedules("*/15 * * * *")
+    refresh, daily, expectations, dbt_checks = build_schedules("*/15 * * * *")
+    assert refresh.job_name == "analytics_refresh"
     assert expectations.job_name == "analytics_expectations"
+    assert dbt_checks.job_name == "analytics_dbt_checks"
     assert refresh.cron_schedule == daily.cron_schedule == "*/15 * * * *"
+    assert expectations.cron_schedule == "17 * * * *" and dbt_checks.cron_schedule == "47 * * * *"
+    assert {s.name for s in (refresh, expectations, dbt_checks)} == {
+        "analytics_refresh_schedule", "analytics_expectations_schedule",
+        "analytics_dbt_checks_schedule",
+    }  # fmt: skip
+    assert refresh.default_status == dg.DefaultScheduleStatus.RUNNING
     at = dt.datetime(2026, 11, 2, 10, 15, tzinfo=UTC)
     request = daily(dg.build_schedule_context(scheduled_execution_time=at))
     assert isinstance(request, dg.RunRequest)

@@ -1,38 +1,80 @@
 """The analytics refresh: replication then dbt, on the cron MURMUR_ANALYTICS_CRON (UTC).
 
-The Great Expectations suites (pipelines/defs/checks) are asset checks of the replicated
-contacts and the ingested events; they run in their own job, hourly, not in the refresh: GX
-takes 10-35 s to import and each suite reads its whole table, which a 5-minute refresh must not
-pay every time.
+Checks that need not run every 5 minutes have hourly jobs of their own:
+
+- `analytics_expectations`: the Great Expectations suites (pipelines/defs/checks) on the
+  replicated contacts and the ingested events; GX takes 10-35 s to import and each suite reads
+  its whole table;
+- `analytics_dbt_checks`: the dbt data tests of sources, staging and intermediate models
+  (pipelines/lib/dbt/refresh.py `hourly_tests`): they test what the replication and the consumer
+  wrote, not what the refresh built, and each scans every event or ledger row again. The tests
+  of the marts stay in the refresh; a full `dbt build` runs them all.
+
+The jobs run their steps in one process (in-process executor): a step process per step would
+import the whole code location again for a run whose work takes seconds.
 """
 
+import json
+from functools import cache
+
 import dagster as dg
+from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
 from murmur.settings import get_settings
 from pipelines.defs.checks.expectations import contacts_expectations, events_expectations
 from pipelines.defs.dbt.partitions import daily_partitions
+from pipelines.defs.dbt.project import dbt_project
 from pipelines.defs.replication.assets import GROUP as REPLICATION_GROUP
-from pipelines.lib.dbt.translator import DAILY_GROUP, GROUP
+from pipelines.lib.dbt.refresh import hourly_tests
+from pipelines.lib.dbt.translator import DAILY_GROUP, GROUP, check_keys
 
 EXPECTATIONS_CRON = "17 * * * *"  # hourly (UTC), off the refresh's minute marks
+DBT_CHECKS_CRON = "47 * * * *"
 expectation_checks = dg.AssetSelection.checks(contacts_expectations, events_expectations)
 
-refresh_job = dg.define_asset_job(
-    "analytics_refresh",
-    selection=dg.AssetSelection.groups(REPLICATION_GROUP, GROUP) - expectation_checks,
-    description="Replicate Postgres into ClickHouse, then rebuild the dbt models and run tests.",
-)
-expectations_job = dg.define_asset_job(
-    "analytics_expectations",
-    selection=expectation_checks,
-    description="The Great Expectations suites on contacts and events (asset checks).",
-)
-daily_job = dg.define_asset_job(
-    "analytics_daily_refresh",
-    selection=dg.AssetSelection.groups(DAILY_GROUP),
-    partitions_def=daily_partitions,
-    description="Rebuild today's partition of the daily (incremental) dbt models.",
-)
+
+@cache
+def hourly_dbt_checks() -> dg.AssetSelection:
+    """The asset checks of the dbt tests the refresh leaves to `analytics_dbt_checks`."""
+    manifest_path = dbt_project().manifest_path
+    manifest = json.loads(manifest_path.read_text())
+    return dg.AssetSelection.checks(*check_keys(manifest, hourly_tests(manifest_path)))
+
+
+def refresh_selection() -> dg.AssetSelection:
+    """What `analytics_refresh` runs: replication, the dbt models and the marts' tests."""
+    groups = dg.AssetSelection.groups(REPLICATION_GROUP, GROUP)
+    return groups - expectation_checks - hourly_dbt_checks()
+
+
+def analytics_jobs() -> dict[str, UnresolvedAssetJobDefinition]:
+    return {
+        "refresh": dg.define_asset_job(
+            "analytics_refresh",
+            selection=refresh_selection(),
+            executor_def=dg.in_process_executor,
+            description="Replicate Postgres into ClickHouse, then rebuild the dbt models and"
+            " run the marts' tests.",
+        ),
+        "expectations": dg.define_asset_job(
+            "analytics_expectations",
+            selection=expectation_checks,
+            executor_def=dg.in_process_executor,
+            description="The Great Expectations suites on contacts and events (asset checks).",
+        ),
+        "dbt_checks": dg.define_asset_job(
+            "analytics_dbt_checks",
+            selection=hourly_dbt_checks(),
+            executor_def=dg.in_process_executor,
+            description="The dbt tests of sources, staging and intermediate models.",
+        ),
+        "daily": dg.define_asset_job(
+            "analytics_daily_refresh",
+            selection=dg.AssetSelection.groups(DAILY_GROUP),
+            partitions_def=daily_partitions,
+            description="Rebuild today's partition of the daily (incremental) dbt models.",
+        ),
+    }
 
 
 def analytics_cron() -> str:
@@ -40,8 +82,23 @@ def analytics_cron() -> str:
     return get_settings().analytics_cron
 
 
-def build_schedules(cron: str) -> list[dg.ScheduleDefinition]:
-    @dg.schedule(cron_schedule=cron, job=daily_job, execution_timezone="UTC")
+def _running(job: UnresolvedAssetJobDefinition, cron: str) -> dg.ScheduleDefinition:
+    """`<job>_schedule`: `job` on `cron` (UTC), running from the start."""
+    return dg.ScheduleDefinition(
+        name=f"{job.name}_schedule",
+        job=job,
+        cron_schedule=cron,
+        execution_timezone="UTC",
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+    )
+
+
+def build_schedules(
+    cron: str, jobs: dict[str, UnresolvedAssetJobDefinition] | None = None
+) -> list[dg.ScheduleDefinition]:
+    jobs = jobs or analytics_jobs()
+
+    @dg.schedule(cron_schedule=cron, job=jobs["daily"], execution_timezone="UTC")
     def analytics_daily_schedule(
         context: dg.ScheduleEvaluationContext,
     ) -> dg.RunRequest:
@@ -50,26 +107,16 @@ def build_schedules(cron: str) -> list[dg.ScheduleDefinition]:
         partition = at.strftime("%Y-%m-%d")
         return dg.RunRequest(run_key=f"{partition}@{at.isoformat()}", partition_key=partition)
 
-    refresh = dg.ScheduleDefinition(
-        name="analytics_refresh_schedule",
-        job=refresh_job,
-        cron_schedule=cron,
-        execution_timezone="UTC",
-        default_status=dg.DefaultScheduleStatus.RUNNING,
-    )
-    expectations = dg.ScheduleDefinition(
-        name="analytics_expectations_schedule",
-        job=expectations_job,
-        cron_schedule=EXPECTATIONS_CRON,
-        execution_timezone="UTC",
-        default_status=dg.DefaultScheduleStatus.RUNNING,
-    )
-    return [refresh, analytics_daily_schedule, expectations]
+    return [
+        _running(jobs["refresh"], cron),
+        analytics_daily_schedule,
+        _running(jobs["expectations"], EXPECTATIONS_CRON),
+        _running(jobs["dbt_checks"], DBT_CHECKS_CRON),
+    ]
 
 
 @dg.definitions
 def defs() -> dg.Definitions:
-    return dg.Definitions(
-        jobs=[refresh_job, daily_job, expectations_job],
-        schedules=build_schedules(analytics_cron()),
-    )
+    jobs = analytics_jobs()
+    schedules = build_schedules(analytics_cron(), jobs)
+    return dg.Definitions(jobs=list(jobs.values()), schedules=schedules)

@@ -10,7 +10,15 @@ from murmur.analytics.dbt_profile import write_profiles_dir
 from pipelines.defs.dbt.partitions import daily_partitions
 from pipelines.defs.dbt.project import dbt_executable, dbt_project
 from pipelines.lib.dbt.partitions import partition_window_vars, vars_args
-from pipelines.lib.dbt.refresh import record_views, refresh_args
+from pipelines.lib.dbt.refresh import record_build, record_views, refresh_args
+from pipelines.lib.dbt.runner import (
+    DbtInvocation,
+    asset_project,
+    dagster_selection,
+    dbt_args,
+    selected_unique_ids,
+    stream_asset_events,
+)
 from pipelines.lib.dbt.target import locked_target
 from pipelines.lib.dbt.translator import DAILY_TAG, MurmurDbtTranslator
 from pipelines.lib.resources import ClickHouseResource
@@ -30,21 +38,44 @@ def _build(
     variables: dict[str, str] | None = None,
     refresh: bool = False,
 ) -> Iterator[Any]:
-    """`dbt build` of the selected models in their stable, locked target dir (partial parsing).
+    """`dbt build` of the selected nodes, in this process, in their stable locked target dir.
 
-    `extra`: more dbt arguments; `variables`: the `--vars`; `refresh`: the scheduled refresh's
-    build, without unit tests and seeds already loaded (pipelines/lib/dbt/refresh.py).
+    In-process (pipelines/lib/dbt/runner.py): no `dbt` subprocess. The target dir keeps dbt's
+    partial parse between runs. `extra`: more dbt arguments; `variables`: the `--vars`;
+    `refresh`: the scheduled refresh's build, naming the nodes to run, without unit tests, seeds
+    already loaded, views already built and `static` tables whose inputs did not change
+    (pipelines/lib/dbt/refresh.py). `dbt` (the resource) is kept for the assets' signature:
+    dbt runs the project the assets were built from.
     """
+    del dbt
     settings = clickhouse.settings()
     profiles = write_profiles_dir(settings)
+    project = asset_project(context) or dbt_project()  # a test's copy of the project, say
+    project_dir = project.project_dir
     with locked_target(settings, variables) as target:
-        manifest = dbt_project().manifest_path
         if refresh:
             with clickhouse.get_client() as ch:
-                extra = [*extra, *refresh_args(ch, target=target, manifest=manifest)]
-        args = ["build", "--profiles-dir", str(profiles), *vars_args(variables or {}), *extra]
-        yield from dbt.cli(args, context=context, target_path=target).stream()
-        record_views(target, manifest)  # reached only when the build succeeded
+                selection = refresh_args(
+                    ch, selected_unique_ids(context), project.manifest_path, target
+                )
+            if not selection:
+                context.log.info("dbt: nothing of the selection needs building again")
+                return
+        else:
+            selection, moved = dagster_selection(context)
+            project_dir = moved or project_dir
+        args = dbt_args(
+            "build", *vars_args(variables or {}), *extra, *selection,
+            project_dir=project_dir, profiles_dir=profiles, target=target,
+        )  # fmt: skip
+        invocation = DbtInvocation(args, results_path=target / "run_results.json")
+        yield from stream_asset_events(context, invocation, target)
+        # reached only when the build succeeded
+        if refresh:
+            with clickhouse.get_client() as ch:
+                record_build(ch, target, project.manifest_path)
+        else:
+            record_views(target, project.manifest_path)
 
 
 def build_dbt_assets(project: DbtProject) -> list[dg.AssetsDefinition]:

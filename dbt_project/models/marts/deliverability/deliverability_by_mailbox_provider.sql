@@ -1,7 +1,23 @@
-{{ config(order_by='(account_id, sent_date, sending_domain, mailbox_provider)') }}
-{#- Per account, day sent, sending domain and recipient mailbox provider (seed mailbox_providers). -#}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        order_by='(account_id, sent_date, sending_domain, mailbox_provider)',
+        pre_hook="{{ refresh_keys_pre('sent_date',"
+            ~ " sends_rollup_refresh_keys('sent_date', 'toDate(sent_at)')) }}",
+        post_hook="{{ refresh_keys_post('sent_date') }}",
+    )
+}}
+{#-
+  Per account, day sent, sending domain and recipient mailbox provider (seed mailbox_providers).
+  Incremental by day sent (macros/refresh_keys.sql): a refresh rebuilds the days with a send
+  built since, or whose count of sends changed (sends gone).
+-#}
 with sends as (
     select * from {{ ref('fct_email_sends') }}
+    {% if is_incremental() %}
+    where toDate(sent_at) in (select sent_date from {{ refresh_keys_relation() }})
+    {% endif %}
 ),
 
 totals as (
@@ -43,7 +59,9 @@ final as (
         {{ safe_ratio('bounced', 'sends') }} as bounce_rate,
         {{ safe_ratio('complained', 'delivered') }} as complaint_rate,
         {{ safe_ratio('unique_opens', 'delivered') }} as open_rate,
-        {{ safe_ratio('unique_human_opens', 'delivered') }} as human_open_rate
+        {{ safe_ratio('unique_human_opens', 'delivered') }} as human_open_rate,
+        -- lineage: the run that built this row
+        {{ run_stamp() }} as built_at
     from totals
 )
 
