@@ -236,6 +236,6 @@ def say_next(settings: Settings, say: Say) -> None:
         "  REST API      `murmur api serve`, then http://127.0.0.1:8000/api/v1/docs "
         "(the admin API key above)"
     )
-    say(f"  sent mail     {settings.state_dir.resolve()}/maildir/new")
+    say(f"  sent mail     {settings.state_dir.resolve()}/maildir (cur/: read by the simulator)")
     say(f"  simulator     {settings.state_dir.resolve()}/simulator/ledger.json")
     say("  stop          `murmur stack down`")

@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import logging
-import mailbox
+import os
 import signal
+import socket
+import time
 from email.header import Header
 from pathlib import Path
 from typing import Any
@@ -34,7 +37,27 @@ class MaildirHandler:
     """aiosmtpd handler that delivers each message to a Maildir, with envelope headers added."""
 
     def __init__(self, maildir: Path) -> None:
-        self.box = mailbox.Maildir(str(maildir), create=True)
+        self.root = maildir
+        for sub in ("tmp", "new", "cur"):
+            (maildir / sub).mkdir(parents=True, exist_ok=True)
+        self.host = socket.gethostname().replace("/", r"\057").replace(":", r"\072")
+        self.pid = os.getpid()
+        self.count = itertools.count()
+
+    def deliver(self, data: bytes) -> str:
+        """Write a message into `new/` the Maildir way (a file in `tmp/`, renamed); its name.
+
+        Without an fsync: `mailbox.Maildir.add` syncs every message to the disk, which held the
+        sink's one event loop for each mail (a disk flush per mail, longer on a busy disk) and
+        capped a send; this sink is the local stack's stand-in for an ESP, not a mail store.
+        """
+        now = time.time()
+        name = f"{int(now)}.M{int(now % 1 * 1e6):06d}P{self.pid}Q{next(self.count)}.{self.host}"
+        tmp = self.root / "tmp" / name
+        with open(tmp, "xb") as fh:
+            fh.write(data)
+        os.rename(tmp, self.root / "new" / name)
+        return name
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         # The bytes as received, the envelope prepended as trace headers (as an MTA adds
@@ -45,7 +68,7 @@ class MaildirHandler:
             raw = raw.encode("utf-8", "surrogateescape")
         trace = f"X-Sink-Mail-From: {_header_value(str(envelope.mail_from))}\n"
         trace += f"X-Sink-Rcpt-To: {_header_value(', '.join(envelope.rcpt_tos))}\n"
-        key = self.box.add(trace.encode("ascii") + raw.replace(b"\r\n", b"\n"))
+        key = self.deliver(trace.encode("ascii") + raw.replace(b"\r\n", b"\n"))
         log.info("stored %s from=%s to=%s", key, envelope.mail_from, envelope.rcpt_tos)
         return "250 Message accepted for delivery"
 
