@@ -63,13 +63,33 @@ def _say(out: TextIO, text: str) -> None:
 
 
 def warm_up() -> None:
-    """Import what loading the code location imports, and parse the dbt project if stale."""
+    """Import what loading the code location and a dbt build import, and parse the project.
+
+    Twice if needed: with the placeholder profile the code location reads its manifest from
+    (when a project file changed), and with the real profile into the target dir the demo's
+    builds use (`pipelines.lib.dbt.target`), so their `dbt build` parses partially instead of
+    the whole project on a fresh state dir.
+    """
     import dagster_dbt  # noqa: F401
-    import dbt.cli.main  # noqa: F401
+    import dbt.adapters.clickhouse
+    import dbt.config.runtime  # noqa: F401
+    from dbt.cli.main import dbtRunner
 
+    from murmur.analytics.dbt_profile import write_profiles_dir
+    from murmur.settings import get_settings
     from pipelines.defs.dbt.project import dbt_project
+    from pipelines.lib.dbt.target import locked_target
 
-    dbt_project()
+    project = dbt_project()
+    settings = get_settings()
+    with locked_target(settings) as target:
+        if (target / "partial_parse.msgpack").exists():
+            return
+        args = ["parse", "--quiet", "--project-dir", str(project.project_dir)]
+        args += ["--profiles-dir", str(write_profiles_dir(settings)), "--target-path", str(target)]
+        result = dbtRunner().invoke([*args, "--no-send-anonymous-usage-stats"])
+        if not result.success:  # the build parses then: slower, not wrong
+            log.warning("dbt parse into %s failed: %s", target, result.exception)
 
 
 def run_job(name: str) -> bool:
