@@ -76,20 +76,25 @@ def warm_up() -> None:
     from dbt.cli.main import dbtRunner
 
     from murmur.analytics.dbt_profile import write_profiles_dir
-    from murmur.settings import get_settings
+    from murmur.settings import SettingsError, get_settings
     from pipelines.defs.dbt.project import dbt_project
     from pipelines.lib.dbt.target import locked_target
 
     project = dbt_project()
-    settings = get_settings()
-    with locked_target(settings) as target:
-        if (target / "partial_parse.msgpack").exists():
-            return
-        args = ["parse", "--quiet", "--project-dir", str(project.project_dir)]
-        args += ["--profiles-dir", str(write_profiles_dir(settings)), "--target-path", str(target)]
-        result = dbtRunner().invoke([*args, "--no-send-anonymous-usage-stats"])
-        if not result.success:  # the build parses then: slower, not wrong
-            log.warning("dbt parse into %s failed: %s", target, result.exception)
+    try:
+        settings = get_settings()
+        with locked_target(settings) as target:
+            if (target / "partial_parse.msgpack").exists():
+                return
+            args = ["parse", "--quiet", "--project-dir", str(project.project_dir)]
+            args += ["--profiles-dir", str(write_profiles_dir(settings))]
+            args += ["--target-path", str(target), "--no-send-anonymous-usage-stats"]
+            result = dbtRunner().invoke(args)
+    except SettingsError as exc:  # no ClickHouse configured: the build says so itself
+        log.warning("no dbt parse ahead of the build: %s", exc)
+        return
+    if not result.success:  # the build parses then: slower, not wrong
+        log.warning("dbt parse into %s failed: %s", target, result.exception)
 
 
 def run_job(name: str) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import dagster as dg
 import pytest
@@ -72,7 +73,11 @@ def test_the_demo_jobs_run_in_process_and_evaluate_only_the_inline_replication_c
     assert _checks(stage) == {"replication/raw_contacts:no_erased_contact_left"}
 
 
-def test_the_worker_says_it_is_warm_and_answers_each_line() -> None:
+def test_the_worker_says_it_is_warm_and_answers_each_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MURMUR_STATE_DIR", str(tmp_path))  # no stack there: no parse ahead
+    monkeypatch.delenv("MURMUR_CLICKHOUSE_URL", raising=False)
     out = io.StringIO()
     assert serve(["\n", "no_such_job\n"], out) == 0
     lines = out.getvalue().splitlines()

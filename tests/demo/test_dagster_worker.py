@@ -14,6 +14,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from ingestion.consumer.schema import ddl
 from murmur.clickhouse import ensure_database, get_client
 from murmur.db.migrate import upgrade
 from murmur.demo.dagster_runs import AFTER_SEND, BEFORE_SEND, JOBS, Worker
@@ -39,6 +40,10 @@ def settings(
     )
     upgrade(empty_db_url)
     ensure_database(found)
+    client = get_client(found)
+    for statement in ddl(database):  # the consumer's `events` table, the dbt source
+        client.command(statement)
+    client.close()
     yield found
     client = get_client(found, database=False)
     client.command(f"drop database if exists `{database}` sync")
