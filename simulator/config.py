@@ -2,8 +2,8 @@
 
 Rates are probabilities per delivered message (bounces and deferrals per message); each
 mailbox provider's profile (`simulator.providers`) scales them. Delays are seconds of real
-time, multiplied by `time_scale`: the defaults compress a campaign's first day into about 20
-seconds (a message's last step at most 23 s after it arrived, most within 10 s), so the demo
+time, multiplied by `time_scale`: the defaults compress a campaign's first day into about 10
+seconds (a message's last step at most 11.5 s after it arrived, most within 5 s), so the demo
 sees opens and clicks while it sends and waits little after the last mail. `load_overrides`
 reads a JSON file such as
 `{"rates": {"hard_bounce": 0.05}, "delays": {"open": [1, 5]}, "time_scale": 0.2}`.
@@ -35,14 +35,14 @@ class Rates:
 class Delays:
     """(low, high) seconds after the event the step follows."""
 
-    delivery: tuple[float, float] = (0.1, 1.0)
-    deferral_retry: tuple[float, float] = (1.0, 4.0)
-    machine_open: tuple[float, float] = (0.2, 1.0)
-    open: tuple[float, float] = (0.5, 8.0)
-    reopen: tuple[float, float] = (1.0, 5.0)
-    click: tuple[float, float] = (0.5, 3.0)
-    complaint: tuple[float, float] = (1.0, 6.0)
-    unsubscribe: tuple[float, float] = (1.0, 6.0)
+    delivery: tuple[float, float] = (0.05, 0.5)
+    deferral_retry: tuple[float, float] = (0.5, 2.0)
+    machine_open: tuple[float, float] = (0.1, 0.5)
+    open: tuple[float, float] = (0.25, 4.0)
+    reopen: tuple[float, float] = (0.5, 2.5)
+    click: tuple[float, float] = (0.25, 1.5)
+    complaint: tuple[float, float] = (0.5, 3.0)
+    unsubscribe: tuple[float, float] = (0.5, 3.0)
 
 
 @dataclass(frozen=True)

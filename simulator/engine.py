@@ -20,9 +20,8 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-import httpx
-
 from simulator.config import Config
+from simulator.http import Client, HttpError
 from simulator.ledger import Ledger
 from simulator.mail import NotOurs, Sent, parse_message
 from simulator.plan import WEBHOOK_KINDS, Step, plan_for
@@ -32,6 +31,21 @@ log = logging.getLogger("simulator")
 WEBHOOK_PATH = "/api/v1/webhooks/esp-events/sendgrid"
 _RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 SCAN_LIMIT = 5000  # new messages taken per scan
+
+
+def _key(name: str) -> str:
+    """A Maildir file's unique name, without the `:2,<flags>` info of `cur/`."""
+    return name.split(":", 1)[0]
+
+
+def _mark_seen(path: Path) -> None:
+    """Move a message from `new/` to `cur/` with the Seen flag, as a mail reader does."""
+    if path.parent.name != "new":
+        return
+    try:
+        path.rename(path.parent.parent / "cur" / f"{_key(path.name)}:2,S")
+    except OSError:  # gone, or cur/ missing: it stays where it is, and is in `seen`
+        pass
 
 
 class Simulator:
@@ -47,7 +61,7 @@ class Simulator:
         self.stopping = asyncio.Event()
         self.wakeup = asyncio.Event()
         self.inflight: set[asyncio.Task[None]] = set()
-        self.limit = asyncio.Semaphore(config.concurrency)
+        self.scanned = False  # the first scan lists cur/ too
 
     # --- the Maildir ------------------------------------------------------------------------
 
@@ -57,12 +71,14 @@ class Simulator:
         except OSError:
             self.seen = set()
 
-    def _new_files(self) -> list[Path]:
+    def _new_files(self, subs: tuple[str, ...]) -> list[Path]:
         found: list[Path] = []
-        for sub in ("new", "cur"):
+        for sub in subs:
             try:
                 with os.scandir(self.config.maildir / sub) as it:
-                    found += [Path(e.path) for e in it if e.is_file() and e.name not in self.seen]
+                    found += [
+                        Path(e.path) for e in it if e.is_file() and _key(e.name) not in self.seen
+                    ]
             except FileNotFoundError:
                 continue
         return sorted(found, key=lambda p: p.name)
@@ -71,18 +87,28 @@ class Simulator:
         out = []
         for path in paths:
             try:
-                sent = parse_message(path.name, path.read_bytes())
+                raw = path.read_bytes()
+            except OSError:  # moved between listing and reading: the next scan finds it
+                continue
+            _mark_seen(path)
+            try:
+                sent = parse_message(_key(path.name), raw)
             except NotOurs:
                 self.ledger.skipped += 1
-                continue
-            except OSError:  # moved between listing and reading: the next scan finds it
                 continue
             out.append((sent, plan_for(sent, self.config)))
         return out
 
     async def scan(self) -> int:
-        """Schedule the plans of up to SCAN_LIMIT new messages; how many files it took."""
-        paths = [p for p in self._new_files() if p.name not in self.seen][:SCAN_LIMIT]
+        """Schedule the plans of up to SCAN_LIMIT new messages; how many files it took.
+
+        The first scan also lists `cur/` (messages a previous run or a mail client moved there
+        before this process saw them); later ones list `new/` only, where each message stays
+        until it has been read.
+        """
+        subs = ("new",) if self.scanned else ("new", "cur")
+        paths = self._new_files(subs)[:SCAN_LIMIT]
+        self.scanned = True
         if not paths:
             return 0
         parsed = await asyncio.to_thread(self._parse, paths)
@@ -91,7 +117,7 @@ class Simulator:
             self.ledger.message(sent.campaign_id, sent.email_record_id, len(steps))
             for step in steps:
                 heapq.heappush(self.heap, (now + step.at, next(self.order), sent, step, 1))
-        names = [p.name for p in paths]
+        names = [_key(p.name) for p in paths]
         self.seen.update(names)
         self.config.seen_path.parent.mkdir(parents=True, exist_ok=True)
         with self.config.seen_path.open("a") as fh:
@@ -102,8 +128,10 @@ class Simulator:
     async def watch(self) -> None:
         """Scan every `poll_seconds`; at once again only after a full scan (a backlog).
 
-        Listing the Maildir costs time in proportion to every file in it: rescanning as soon
-        as one new mail had arrived kept a core busy listing 20,000 files during a send.
+        Listing a directory costs time in proportion to every file in it: rescanning as soon
+        as one new mail had arrived kept a core busy listing 20,000 files during a send, and
+        listing every message ever received twice a second kept an idle simulator busy; read
+        messages move to `cur/`.
         """
         while not self.stopping.is_set():
             try:
@@ -138,7 +166,7 @@ class Simulator:
         due = time.monotonic() + delay
         heapq.heappush(self.heap, (due, next(self.order), sent, step, attempt + 1))
 
-    async def flush(self, client: httpx.AsyncClient) -> None:
+    async def flush(self, client: Client) -> None:
         batch, self.batch = self.batch, []
         if not batch:
             return
@@ -147,7 +175,7 @@ class Simulator:
         url = self.config.ingestion_url.rstrip("/") + WEBHOOK_PATH
         why = ""
         try:
-            resp = await client.post(url, content=body, headers=self.signer.headers(body))
+            resp = await client.request("POST", url, self.signer.headers(body), body)
             if resp.status_code == 200:
                 answer = resp.json()
                 if answer.get("accepted") != len(events):
@@ -166,27 +194,24 @@ class Simulator:
                     log.error("webhook refused: %s", why)
                     self.ledger.gave_up(step)
                 return
-        except httpx.HTTPError as exc:
-            why = f"{type(exc).__name__}: {exc}"
+        except HttpError as exc:
+            why = str(exc)
         for sent, step, attempt in batch:
             self._retry(sent, step, attempt, why)
 
-    async def hit(self, client: httpx.AsyncClient, sent: Sent, step: Step, attempt: int) -> None:
+    async def hit(self, client: Client, sent: Sent, step: Step, attempt: int) -> None:
         """An open, click or one-click unsubscribe at the URL the message carries."""
         headers = {"User-Agent": step.user_agent or "Mozilla/5.0"}
         url = step.url or ""
-        async with self.limit:
-            try:
-                if step.kind == "unsubscribe":
-                    headers["Content-Type"] = "application/x-www-form-urlencoded"
-                    resp = await client.post(
-                        url, content=b"List-Unsubscribe=One-Click", headers=headers
-                    )
-                else:
-                    resp = await client.get(url, headers=headers)
-            except httpx.HTTPError as exc:
-                self._retry(sent, step, attempt, f"{type(exc).__name__}: {exc}")
-                return
+        try:
+            if step.kind == "unsubscribe":
+                headers["Content-Type"] = "application/x-www-form-urlencoded"
+                resp = await client.request("POST", url, headers, b"List-Unsubscribe=One-Click")
+            else:
+                resp = await client.request("GET", url, headers)
+        except HttpError as exc:
+            self._retry(sent, step, attempt, str(exc))
+            return
         ok = resp.status_code == (302 if step.kind == "click" else 200)
         if ok:
             self.ledger.posted(sent.campaign_id, sent.email_record_id, step)
@@ -196,12 +221,12 @@ class Simulator:
             log.error("%s %s answered HTTP %s", step.kind, url[:120], resp.status_code)
             self.ledger.gave_up(step)
 
-    def _spawn(self, client: httpx.AsyncClient, sent: Sent, step: Step, attempt: int) -> None:
+    def _spawn(self, client: Client, sent: Sent, step: Step, attempt: int) -> None:
         task = asyncio.create_task(self.hit(client, sent, step, attempt))
         self.inflight.add(task)
         task.add_done_callback(self.inflight.discard)
 
-    async def dispatch(self, client: httpx.AsyncClient) -> None:
+    async def dispatch(self, client: Client) -> None:
         while not self.stopping.is_set() or self.batch:
             now = time.monotonic()
             while self.heap and self.heap[0][0] <= now:
@@ -246,8 +271,8 @@ class Simulator:
             self.config.seed,
             self.config.ledger_path,
         )
-        limits = httpx.Limits(max_connections=self.config.concurrency + 4)
-        async with httpx.AsyncClient(timeout=30.0, limits=limits) as client:
+        client = Client(self.config.concurrency + 1, timeout=30.0)
+        try:
             tasks = [
                 asyncio.create_task(self.watch()),
                 asyncio.create_task(self.dispatch(client)),
@@ -258,6 +283,8 @@ class Simulator:
             await asyncio.gather(*tasks, return_exceptions=True)
             if self.inflight:
                 await asyncio.gather(*self.inflight, return_exceptions=True)
+        finally:
+            await client.aclose()
         self.ledger.write()
         log.info(
             "simulator stopped: %s messages, %s steps pending",

@@ -22,7 +22,7 @@ from typing import Any
 
 from murmur.demo import content, dagster_runs, steps
 from murmur.demo.seed import SeedOptions, SeedResult, new_campaign_copy, seed
-from murmur.demo.stack_up import stack_up
+from murmur.demo.stack_up import Background, stack_up
 from murmur.demo.summary import campaign_report, format_report
 from murmur.settings import Settings
 
@@ -124,15 +124,15 @@ def run_demo(
     settings: Settings,
     options: DemoOptions,
     say: Say = print,
-    refresh: Refresh = dagster_runs.refresh,
+    refresh: Refresh | None = None,
 ) -> DemoResult:
     """Every step of the demo; raises with the failing step (the caller prints it).
 
     `refresh(settings, say, stage)` materializes replication, dbt and the segments before the
     send (`dagster_runs.BEFORE_SEND`) and the marts after it (`AFTER_SEND`); by default one
-    Dagster run each in a child process (`murmur.demo.dagster_runs`).
+    Dagster run each in the demo's Dagster worker process (`murmur.demo.dagster_runs`),
+    started after the migrations so that it loads while the demo seeds.
     """
-    from murmur.cli.contacts import ProgressBar
     from murmur.clickhouse import ensure_database
     from murmur.db.migrate import upgrade
 
@@ -146,6 +146,26 @@ def run_demo(
     with _step("migrations", say, seconds):
         upgrade(settings.require("postgres_url"))
         ensure_database(settings.resolved())
+    if refresh is not None:
+        return _run(settings, options, say, refresh, background, seconds)
+    worker = dagster_runs.Worker(settings)  # imports Dagster and dbt while the demo seeds
+    try:
+        return _run(settings, options, say, worker.refresh, background, seconds)
+    finally:
+        worker.close()
+
+
+def _run(
+    settings: Settings,
+    options: DemoOptions,
+    say: Say,
+    refresh: Refresh,
+    background: Background | None,
+    seconds: dict[str, float],
+) -> DemoResult:
+    """The demo's steps after the migrations."""
+    from murmur.cli.contacts import ProgressBar
+
     with _step(f"seed {options.contacts:,} contacts and import them", say, seconds):
         bar = ProgressBar()
         try:
@@ -216,6 +236,6 @@ def say_next(settings: Settings, say: Say) -> None:
         "  REST API      `murmur api serve`, then http://127.0.0.1:8000/api/v1/docs "
         "(the admin API key above)"
     )
-    say(f"  sent mail     {settings.state_dir.resolve()}/maildir/new")
+    say(f"  sent mail     {settings.state_dir.resolve()}/maildir (cur/: read by the simulator)")
     say(f"  simulator     {settings.state_dir.resolve()}/simulator/ledger.json")
     say("  stop          `murmur stack down`")

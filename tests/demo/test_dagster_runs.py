@@ -2,29 +2,28 @@
 
 from __future__ import annotations
 
-import json
+import io
+from pathlib import Path
 
 import dagster as dg
 import pytest
 
-from murmur.demo.dagster_runs import (
-    AFTER_SEND,
-    BEFORE_SEND,
-    IN_PROCESS,
-    SELECTIONS,
-    RunProgress,
-    materialize_command,
-)
+from murmur.demo.dagster_runs import AFTER_SEND, BEFORE_SEND, JOBS, MARK, RunProgress
 from pipelines.definitions import defs
+from pipelines.defs.demo import demo_job, serve
 from pipelines.defs.sending.definitions import JOB
 
 pytestmark = pytest.mark.unit
 
 
 def _selected(stage: str) -> set[str]:
-    graph = defs.resolve_asset_graph()
-    keys = dg.AssetSelection.from_coercible(SELECTIONS[stage].split(",")).resolve(graph)
-    return {key.to_user_string() for key in keys}
+    job = defs.resolve_job_def(JOBS[stage])
+    return {key.to_user_string() for key in job.asset_layer.selected_asset_keys}
+
+
+def _checks(stage: str) -> set[str]:
+    selection = demo_job(stage).selection
+    return {key.to_user_string() for key in selection.resolve_checks(defs.resolve_asset_graph())}
 
 
 def test_before_the_send_one_run_covers_replication_every_dbt_model_and_the_sql_segments() -> None:
@@ -65,16 +64,25 @@ def test_after_the_send_the_run_covers_the_marts_the_summary_and_dashboards_read
 
 
 @pytest.mark.parametrize("stage", [BEFORE_SEND, AFTER_SEND])
-def test_each_selection_is_one_implicit_job_that_takes_the_in_process_executor(stage: str) -> None:
-    graph = defs.resolve_asset_graph()
-    keys = dg.AssetSelection.from_coercible(SELECTIONS[stage].split(",")).resolve(graph)
-    repo = defs.get_repository_def()
-    job = repo.get_implicit_job_def_for_assets(keys)
-    assert job is not None, "the selection mixes partitioned and unpartitioned assets"
-    assert dg.validate_run_config(job, json.loads(IN_PROCESS))
-    command = materialize_command(stage)
-    assert command[1:3] == ["asset", "materialize"]
-    assert command[command.index("--select") + 1] == SELECTIONS[stage]
+def test_the_demo_jobs_run_in_process_and_evaluate_only_the_inline_replication_check(
+    stage: str,
+) -> None:
+    job = defs.resolve_job_def(JOBS[stage])
+    assert job.executor_def.name == dg.in_process_executor.name
+    # no dbt tests, no Great Expectations suite; the replication asset cannot run without its own
+    assert _checks(stage) == {"replication/raw_contacts:no_erased_contact_left"}
+
+
+def test_the_worker_says_it_is_warm_and_answers_each_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MURMUR_STATE_DIR", str(tmp_path))  # no stack there: no parse ahead
+    monkeypatch.delenv("MURMUR_CLICKHOUSE_URL", raising=False)
+    out = io.StringIO()
+    assert serve(["\n", "no_such_job\n"], out) == 0
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith(f"{MARK} warm ")
+    assert lines[1:] == [f"{MARK} done no_such_job unknown"]
 
 
 def test_the_send_job_runs_its_two_steps_in_the_run_process() -> None:
