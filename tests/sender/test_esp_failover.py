@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 from email import message_from_bytes
 from pathlib import Path
@@ -30,25 +29,31 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 class Outage:
-    """The relay goes down after `after` messages and recovers `seconds` later."""
+    """The relay goes down after `after` messages and recovers once it has refused `refusals` MAILs.
 
-    def __init__(self, handler: Sink, after: int, seconds: float) -> None:
+    Regression: it used to recover a fixed time after going down, on the first MAIL after that
+    time (which it still refused); on a loaded machine SES had sent the rest of the campaign
+    before the next half-open probe, so the relay's circuit ended open instead of closed. Counted
+    refusals make the outage span the opening failures and one failed probe, and recovery comes
+    with the probe after that, whatever the machine's speed.
+    """
+
+    def __init__(self, handler: Sink, after: int, refusals: int) -> None:
         self.handler = handler
         self.after = after
-        self.seconds = seconds
-        self.down_at = 0.0
+        self.refusals = refusals
         self.done = False
         original_data, original_mail = handler.handle_DATA, handler.handle_MAIL
 
         async def data(server: Any, session: Any, envelope: Any) -> str:
             answer = await original_data(server, session, envelope)
             if not self.done and not handler.down and len(handler.received) >= self.after:
-                handler.down, self.down_at = True, time.monotonic()
+                handler.down = True
             return answer
 
         async def mail(server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
             answer = await original_mail(server, session, envelope, address, options)
-            if handler.down and time.monotonic() - self.down_at >= self.seconds:
+            if handler.down and handler.refused >= self.refusals:
                 handler.down, self.done = False, True  # recovered: the next probe succeeds
             return answer
 
@@ -65,7 +70,7 @@ def test_a_failing_relay_fails_over_to_ses_and_back_with_nothing_lost_or_doubled
     tmp_path: Path,
 ) -> None:
     handler, relay_url = sink
-    Outage(handler, after=30, seconds=1.0)
+    Outage(handler, after=30, refusals=4)  # 3 open the circuit, 1 failed probe
     domain = f"{uuid.uuid4().hex[:8]}.example"
     moto.verify(domain)
     account_id, _ = make_account(default_from_email=f"news@{domain}")
