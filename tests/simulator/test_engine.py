@@ -22,14 +22,20 @@ pytestmark = pytest.mark.integration
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive
-    connections: ClassVar[set[int]] = set()
+    # Regression: this was a set of `id(self.connection)`, and a closed socket's id can be
+    # reused by the next one, so two connections counted as one; one entry per handler instance
+    # (the server makes one per accepted connection) counts them whatever ids CPython reuses.
+    connections: ClassVar[list[str]] = []
     seen: ClassVar[list[tuple[str, str, bytes, str]]] = []
 
     def log_message(self, format: str, *args: object) -> None:
         pass
 
+    def setup(self) -> None:
+        super().setup()
+        type(self).connections.append(self.client_address[0])  # one handler per connection
+
     def _answer(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
-        type(self).connections.add(id(self.connection))
         self.send_response(status)
         for name, value in (headers or {}).items():
             self.send_header(name, value)
@@ -60,7 +66,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def server() -> Iterator[str]:
-    _Handler.connections = set()
+    _Handler.connections = []
     _Handler.seen = []
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
