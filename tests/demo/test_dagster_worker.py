@@ -7,7 +7,6 @@ its own `DAGSTER_HOME` (SQLite), and the runs it recorded are read back from tha
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,10 +14,11 @@ import dagster as dg
 import pytest
 
 from ingestion.consumer.schema import ddl
-from murmur.clickhouse import ensure_database, get_client
+from murmur.clickhouse import get_client
 from murmur.db.migrate import upgrade
 from murmur.demo.dagster_runs import AFTER_SEND, BEFORE_SEND, JOBS, Worker
 from murmur.settings import Settings
+from tests.clickhouse_db import private_clickhouse
 from tests.murmur.conftest import empty_db_url  # noqa: F401  (fixture)
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -31,23 +31,13 @@ def settings(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Settings]:
     state: Path = tmp_path_factory.mktemp("demo-worker")
-    database = f"t_{uuid.uuid4().hex[:12]}"
-    found = Settings(
-        state_dir=state,
-        postgres_url=empty_db_url,
-        clickhouse_url=clickhouse_url,
-        clickhouse_database=database,
-    )
     upgrade(empty_db_url)
-    ensure_database(found)
-    client = get_client(found)
-    for statement in ddl(database):  # the consumer's `events` table, the dbt source
-        client.command(statement)
-    client.close()
-    yield found
-    client = get_client(found, database=False)
-    client.command(f"drop database if exists `{database}` sync")
-    client.close()
+    with private_clickhouse(empty_db_url, clickhouse_url, state) as found:
+        client = get_client(found)
+        for statement in ddl(found.clickhouse_database):  # the consumer's `events`, a dbt source
+            client.command(statement)
+        client.close()
+        yield found
 
 
 def _runs(home: Path) -> list[dg.DagsterRun]:
