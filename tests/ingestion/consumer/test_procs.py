@@ -75,7 +75,7 @@ def test_procs_share_the_partitions_and_store_every_event_once(
 def test_sigkill_of_the_parent_stops_its_children_and_a_restart_stores_exactly_once(
     consumers: ConsumerRunner, topics: Topics, kafka_bootstrap: str, clickhouse_url: str
 ) -> None:
-    total = 20_000
+    total = 60_000  # the consumer stores ≈ 20k events/s now: 20k could all land before the kill
     produce(kafka_bootstrap, topics.events, list(unique_events(total)))
     db = consumers.env["MURMUR_CLICKHOUSE_DATABASE"]
     client = ch_client(clickhouse_url)
