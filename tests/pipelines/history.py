@@ -102,25 +102,32 @@ def add_send(
 
 
 class Events:
-    """Collects events of one ledger row each and inserts them into `events`."""
+    """Collects events of one ledger row each and inserts them into `events`.
+
+    Also the `events` writer of tests/murmur/segments/marts.py, which gives each event the id
+    and ingest time of its mart row (`event_id`, `ingested_at`) and no recipient domain.
+    """
 
     def __init__(self) -> None:
         self.rows: list[list[Any]] = []
 
     def add(
         self,
-        send: tuple[uuid.UUID, int, int, int],
+        send: tuple[uuid.UUID, int | None, int | None, int | None],
         type_: str,
         at: dt.datetime,
         *,
-        domain: str = "example.com",
+        domain: str | None = "example.com",
         bounce_type: str | None = None,
         url: str | None = None,
         machine_open: bool = False,
         key: str | None = None,
+        event_id: str | None = None,
+        ingested_at: dt.datetime | None = None,
     ) -> str:
         account_id, campaign_id, contact_id, record_id = send
-        event_id = make_event_id("test", type_, key or f"{record_id}-{type_}-{at.isoformat()}")
+        if event_id is None:
+            event_id = make_event_id("test", type_, key or f"{record_id}-{type_}-{at.isoformat()}")
         self.rows.append(
             [
                 event_id,
@@ -135,7 +142,7 @@ class Events:
                 bounce_type,
                 url,
                 machine_open,
-                dt.datetime.now(dt.UTC),
+                ingested_at or dt.datetime.now(dt.UTC),
             ]
         )
         return event_id

@@ -5,7 +5,8 @@
 a segment reads, with dbt's types), filled with known rows so every answer is known exactly.
 `events` and its rollup `contact_last_events` are the consumer's own DDL
 (ingestion/consumer/schema.py): `add_events` writes every event there too, as the consumer
-would (the rollup's materialized view fills it), so both sources hold the same history.
+would (the rollup's materialized view fills it), so both sources hold the same history; the
+`events` rows are written by tests/pipelines/history.py's `Events`, as the pipeline tests do.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from clickhouse_connect.driver.client import Client
 
 from ingestion.consumer.schema import ddl as consumer_ddl
 from murmur.analytics.tables import CONTACT_PII, CONTACTS, create_sql
+from tests.pipelines.history import Events
 
 MART_DDL = (
     """create table if not exists fct_email_events (
@@ -49,22 +51,6 @@ EVENT_COLUMNS = [
 ]
 
 
-RAW_EVENT_COLUMNS = [
-    "event_id",
-    "type",
-    "timestamp",
-    "provider",
-    "email_record_id",
-    "account_id",
-    "campaign_id",
-    "contact_id",
-    "bounce_type",
-    "url",
-    "machine_open",
-    "ingested_at",
-]
-
-
 def create_sources(ch: Client) -> None:
     """The raw contact tables, the consumer's events (with the rollup) and the two marts."""
     ch.command(create_sql(CONTACTS))
@@ -80,7 +66,7 @@ def add_events(ch: Client, account_id: uuid.UUID, rows: list[dict[str, Any]]) ->
 
     Each call is one insert per table, so separate calls leave separate (unmerged) parts.
     """
-    data, raw = [], []
+    data, raw = [], Events()
     for i, row in enumerate(rows):
         at: dt.datetime = row["event_at"]
         data.append(
@@ -99,24 +85,19 @@ def add_events(ch: Client, account_id: uuid.UUID, rows: list[dict[str, Any]]) ->
                 at,
             ]
         )
-        raw.append(
-            [
-                data[-1][0],
-                row["event_type"],
-                at,
-                "test",
-                row.get("email_record_id"),
-                account_id,
-                row.get("campaign_id"),
-                row["contact_id"],
-                row.get("bounce_type"),
-                row.get("url"),
-                row.get("is_machine_open", False),
-                at,
-            ]
+        raw.add(
+            (account_id, row.get("campaign_id"), row["contact_id"], row.get("email_record_id")),
+            row["event_type"],
+            at,
+            domain=None,
+            bounce_type=row.get("bounce_type"),
+            url=row.get("url"),
+            machine_open=row.get("is_machine_open", False),
+            event_id=data[-1][0],
+            ingested_at=at,
         )
     ch.insert("fct_email_events", data, column_names=EVENT_COLUMNS)
-    ch.insert("events", raw, column_names=RAW_EVENT_COLUMNS)
+    raw.insert(ch)
 
 
 def add_engagement(ch: Client, account_id: uuid.UUID, buckets: dict[int, str]) -> None:
