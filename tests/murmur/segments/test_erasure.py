@@ -17,6 +17,7 @@ from murmur.domain.gdpr import erase_contact
 from murmur.domain.segment_refresh import refresh_criteria_segment
 from tests.murmur.conftest import MakeAccount
 from tests.murmur.segments.marts import create_sources
+from tests.pipelines.history import add_contact
 
 pytestmark = pytest.mark.integration
 T1 = dt.datetime(2026, 9, 1, tzinfo=dt.UTC)
@@ -28,19 +29,10 @@ def test_an_erased_contact_leaves_membership_and_history_at_the_next_run(
 ) -> None:
     account_id, _ = make_account()
     with db_engine.begin() as conn:
-        ids = list(
-            conn.execute(
-                contacts.insert().returning(contacts.c.contact_id),
-                [
-                    {
-                        "account_id": account_id,
-                        "email": f"e{i}@erase.test",
-                        "custom_fields": {"v": 1},
-                    }
-                    for i in range(3)
-                ],
-            ).scalars()
-        )
+        ids = [
+            add_contact(conn, account_id, f"e{i}@erase.test", custom_fields={"v": 1})
+            for i in range(3)
+        ]
         segment_id = conn.execute(
             segments.insert()
             .values(

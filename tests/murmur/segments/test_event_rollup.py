@@ -22,11 +22,11 @@ from murmur.analytics.erasure import leftovers
 from murmur.analytics.run import replicate_all
 from murmur.analytics.segments import event_rollup_ready
 from murmur.analytics.tables import CONTACT_PII, CONTACTS, create_sql
-from murmur.db.tables import contacts
 from murmur.domain.gdpr import erase_contact
 from murmur.domain.segment_sql import compile_segment, rollup_answers
 from tests.murmur.conftest import MakeAccount
 from tests.murmur.segments.marts import MART_DDL, add_events, create_sources
+from tests.pipelines.history import add_contact
 
 pytestmark = pytest.mark.integration
 
@@ -64,19 +64,15 @@ def history(
     account_id, _ = make_account()
     other, _ = make_account()
     with db_engine.begin() as conn:
-        ids = list(
-            conn.execute(
-                contacts.insert().returning(contacts.c.contact_id),
-                [
-                    {
-                        "account_id": account_id,
-                        "email": f"r{i}@rollup.test",
-                        "custom_fields": {"plan": "pro" if i % 3 else "free"},
-                    }
-                    for i in range(12)
-                ],
-            ).scalars()
-        )
+        ids = [
+            add_contact(
+                conn,
+                account_id,
+                f"r{i}@rollup.test",
+                custom_fields={"plan": "pro" if i % 3 else "free"},
+            )
+            for i in range(12)
+        ]
     # the consumer's events table as it was before the rollup: no view, no rollup yet
     events_only = ddl(ch.database)[:2]
     for statement in events_only:
