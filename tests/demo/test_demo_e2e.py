@@ -18,7 +18,6 @@ from typing import Any
 import dagster as dg
 import pytest
 import sqlalchemy as sa
-from dagster_dbt import DbtCliResource
 
 from murmur.clickhouse import ensure_database, get_client
 from murmur.db.engine import make_engine
@@ -33,8 +32,8 @@ from murmur.stack.manager import Stack
 from pipelines.defs.dbt.assets import build_dbt_assets
 from pipelines.defs.dbt.project import dbt_executable, dbt_project
 from pipelines.defs.replication.assets import postgres_replication
-from pipelines.lib.resources import ClickHouseResource, PostgresResource
 from tests.murmur.conftest import empty_db_url  # noqa: F401  (fixture)
+from tests.pipelines.refresh import analytics_resources
 
 pytestmark = pytest.mark.e2e
 
@@ -82,15 +81,7 @@ def _refresh(settings: Settings, say: Any, stage: str) -> None:
         marts = dg.AssetSelection.assets(*(dg.AssetKey(m) for m in MARTS))
         selection = selection | marts.upstream()
     _REFRESHES.append("dbt" if stage == AFTER_SEND else "replication")
-    resources = {
-        "clickhouse": ClickHouseResource(
-            url=settings.clickhouse_url,
-            database=settings.clickhouse_database,
-            state_dir=str(settings.state_dir),
-        ),
-        "postgres": PostgresResource(url=settings.postgres_url),
-        "dbt": DbtCliResource(project_dir=dbt_project(), dbt_executable=dbt_executable()),
-    }
+    resources = analytics_resources(settings, dbt_executable=dbt_executable())
     result = dg.materialize(
         [postgres_replication, unpartitioned], resources=resources, selection=selection
     )

@@ -7,7 +7,7 @@ import shutil
 from typing import Any
 
 import dagster as dg
-from dagster_dbt import DbtCliResource
+from dagster_dbt import DbtCliResource, DbtProject
 
 from murmur.settings import Settings
 from pipelines.defs.dbt.assets import build_dbt_assets
@@ -18,8 +18,8 @@ from pipelines.lib.resources import ClickHouseResource, PostgresResource
 NO_DBT = shutil.which("false") or "/bin/false"
 
 
-def analytics_resources(settings: Settings) -> dict[str, Any]:
-    """The resources of the analytics assets on the databases of `settings`."""
+def database_resources(settings: Settings) -> dict[str, Any]:
+    """The ClickHouse and Postgres resources on the databases of `settings` (no dbt)."""
     return {
         "clickhouse": ClickHouseResource(
             url=settings.clickhouse_url,
@@ -27,11 +27,22 @@ def analytics_resources(settings: Settings) -> dict[str, Any]:
             state_dir=str(settings.state_dir),
         ),
         "postgres": PostgresResource(url=settings.postgres_url),
-        # Regression: each dbt step started dbt three times (`dbt --version`, an adapter set-up,
-        # the `dbt build` subprocess); the steps now run dbt in-process, and a `dbt` that can
-        # only fail proves no step starts one
-        "dbt": DbtCliResource(project_dir=dbt_project(), dbt_executable=NO_DBT),
     }
+
+
+def analytics_resources(
+    settings: Settings, project: DbtProject | None = None, dbt_executable: str = NO_DBT
+) -> dict[str, Any]:
+    """The resources of the analytics assets on the databases of `settings`.
+
+    dbt is `project` (the shipped project by default) with `dbt_executable` as its `dbt`.
+    """
+    # Regression: each dbt step started dbt three times (`dbt --version`, an adapter set-up,
+    # the `dbt build` subprocess); the steps now run dbt in-process, and a `dbt` that can
+    # only fail (the default) proves no step starts one
+    project_dir = dbt_project() if project is None else project
+    dbt = DbtCliResource(project_dir=project_dir, dbt_executable=dbt_executable)
+    return {**database_resources(settings), "dbt": dbt}
 
 
 def refresh(

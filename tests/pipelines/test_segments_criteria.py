@@ -26,9 +26,10 @@ from pipelines.defs.segments.sensors import (
     build_criteria_segments_sensor,
     build_membership_cleanup_sensor,
 )
-from pipelines.lib.resources import ClickHouseResource, PostgresResource
+from pipelines.lib.resources import PostgresResource
 from tests.murmur.conftest import MakeAccount
 from tests.pipelines.history import add_contact
+from tests.pipelines.refresh import database_resources
 
 pytestmark = pytest.mark.integration
 
@@ -102,14 +103,7 @@ def test_the_sensor_adds_and_removes_partitions_and_the_asset_writes_membership(
     assert isinstance(again, dg.SkipReason)
 
     # materializing the partition writes the segment's membership, with its metadata
-    resources = {
-        "clickhouse": ClickHouseResource(
-            url=analytics_settings.clickhouse_url,
-            database=analytics_settings.clickhouse_database,
-            state_dir=str(analytics_settings.state_dir),
-        ),
-        "postgres": PostgresResource(url=url),
-    }
+    resources = database_resources(analytics_settings)
     result = dg.materialize(
         [criteria_segments], partition_key=str(first), instance=instance, resources=resources
     )

@@ -16,7 +16,7 @@ import dagster as dg
 import pytest
 import sqlalchemy as sa
 from clickhouse_connect.driver.client import Client
-from dagster_dbt import DbtCliResource, DbtProject
+from dagster_dbt import DbtProject
 
 from murmur.db.tables import segments
 from murmur.settings import Settings
@@ -26,9 +26,9 @@ from pipelines.defs.replication.assets import postgres_replication
 from pipelines.defs.segments.assets import CRITERIA_KEY, membership_key
 from pipelines.defs.segments.definitions import build_segments_defs
 from pipelines.defs.segments.sensors import sync_from_manifest
-from pipelines.lib.resources import ClickHouseResource, PostgresResource
 from tests.murmur.conftest import MakeAccount
 from tests.pipelines.history import add_contact
+from tests.pipelines.refresh import analytics_resources
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -65,18 +65,6 @@ def _keys(defs: dg.Definitions) -> set[dg.AssetKey]:
     return set(defs.resolve_asset_graph().get_all_asset_keys())
 
 
-def _resources(settings: Settings, project: DbtProject) -> dict[str, Any]:
-    return {
-        "clickhouse": ClickHouseResource(
-            url=settings.clickhouse_url,
-            database=settings.clickhouse_database,
-            state_dir=str(settings.state_dir),
-        ),
-        "postgres": PostgresResource(url=settings.postgres_url),
-        "dbt": DbtCliResource(project_dir=project, dbt_executable=dbt_executable()),
-    }
-
-
 def _reload(project: DbtProject, resources: dict[str, Any]) -> dg.Definitions:
     """What a code-location reload does: parse again, build the definitions from the manifest."""
     parse(project)
@@ -109,7 +97,7 @@ def test_a_new_segment_file_is_an_asset_and_a_segment_and_its_removal_retires_it
     shutil.copytree(PROJECT, copy, ignore=shutil.ignore_patterns("target", "logs"))
     project = DbtProject(project_dir=copy, profiles_dir=PARSE_PROFILES_DIR)
     url = analytics_settings.require("postgres_url")
-    resources = _resources(analytics_settings, project)
+    resources = analytics_resources(analytics_settings, project, dbt_executable())
 
     before = _reload(project, resources)
     assert dg.AssetKey([MODEL]) not in _keys(before)
