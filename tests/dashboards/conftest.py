@@ -17,10 +17,11 @@ from clickhouse_connect.driver.client import Client
 from streamlit.testing.v1 import AppTest
 
 from ingestion.consumer.schema import ddl
-from murmur.clickhouse import ensure_database, get_client
+from murmur.clickhouse import get_client
 from murmur.db.engine import make_engine
 from murmur.db.migrate import upgrade
-from murmur.settings import Settings, get_settings
+from murmur.settings import Settings
+from tests.clickhouse_db import private_clickhouse
 from tests.dashboards.world import PASSWORD, World, build
 from tests.murmur.conftest import database_url
 
@@ -31,31 +32,25 @@ SignIn = Callable[..., AppTest]
 def _fresh_databases(
     postgres_url: str, clickhouse_url: str, state: Path, kafka: str | None
 ) -> Iterator[tuple[Settings, Client]]:
+    """A migrated app database and a private ClickHouse database with the consumer's tables."""
     name = f"t_dash_{uuid.uuid4().hex[:10]}"
     server = database_url(postgres_url, "postgres")
     with psycopg.connect(server, autocommit=True) as conn:
         conn.execute(f'create database "{name}"')
     db_url = database_url(postgres_url, name)
-    upgrade(db_url)
-    settings = get_settings(
-        postgres_url=db_url,
-        clickhouse_url=clickhouse_url,
-        clickhouse_database=name,
-        state_dir=state,
-        kafka_bootstrap_servers=kafka,
-        analytics_dbt_threads=2,
-    )
-    ensure_database(settings)
-    ch = get_client(settings)
-    for statement in ddl(name):
-        ch.command(statement)
     try:
-        yield settings, ch
+        upgrade(db_url)
+        with private_clickhouse(
+            db_url, clickhouse_url, state, kafka_bootstrap_servers=kafka, analytics_dbt_threads=2
+        ) as settings:
+            ch = get_client(settings)
+            try:
+                for statement in ddl(settings.clickhouse_database):
+                    ch.command(statement)
+                yield settings, ch
+            finally:
+                ch.close()
     finally:
-        ch.close()
-        admin = get_client(settings, database=False)
-        admin.command(f"drop database if exists `{name}` sync")
-        admin.close()
         with psycopg.connect(server, autocommit=True) as conn:
             conn.execute(f'drop database if exists "{name}" with (force)')
 
