@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Iterator
 
 import pytest
 from clickhouse_connect.driver.client import Client
@@ -12,12 +13,16 @@ from murmur.analytics.erasure import ErasedKeys, apply_erasures, leftovers
 from murmur.analytics.segments import (
     HISTORY_TABLE,
     MEMBERSHIP_TABLE,
+    STAGE_PREFIX,
     MembershipError,
     MembershipResult,
     members_at,
     segment_stats,
     write_membership,
+    writes_side_by_side,
 )
+from murmur.clickhouse import get_client
+from murmur.settings import Settings
 
 pytestmark = pytest.mark.integration
 
@@ -25,6 +30,24 @@ T1 = dt.datetime(2026, 3, 1, 9, tzinfo=dt.UTC)
 T2 = dt.datetime(2026, 3, 2, 9, tzinfo=dt.UTC)
 T3 = dt.datetime(2026, 3, 3, 9, tzinfo=dt.UTC)
 IDS = "select arrayJoin({ids:Array(Int64)}) as contact_id"
+
+
+@pytest.fixture(scope="module")
+def sessionless(ch_settings: Settings, ch: Client) -> Iterator[Client]:
+    """A client without a session on the same database: the writer runs statements together."""
+    client = get_client(ch_settings, autogenerate_session_id=False)
+    assert writes_side_by_side(client) and not writes_side_by_side(ch)
+    yield client
+    client.close()
+
+
+@pytest.fixture(params=["session", "sessionless"])
+def writer(request: pytest.FixtureRequest, ch: Client) -> Client:
+    """Each writer test runs with a session (one statement at a time) and without one."""
+    if request.param == "session":
+        return ch
+    client: Client = request.getfixturevalue("sessionless")
+    return client
 
 
 def _write(
@@ -50,12 +73,12 @@ def _all(ch: Client, account: uuid.UUID, segment: int, at: dt.datetime | None) -
 
 
 def test_point_in_time_membership_follows_contacts_in_and_out_across_three_refreshes(
-    ch: Client,
+    ch: Client, writer: Client
 ) -> None:
     account = uuid.uuid4()
-    first = _write(ch, account, 101, [1, 2, 3, 3], T1)
-    second = _write(ch, account, 101, [2, 3, 4], T2)
-    third = _write(ch, account, 101, [1, 4], T3)
+    first = _write(writer, account, 101, [1, 2, 3, 3], T1)
+    second = _write(writer, account, 101, [2, 3, 4], T2)
+    third = _write(writer, account, 101, [1, 4], T3)
 
     assert (first.size, first.added, first.removed) == (3, 3, 0)
     assert (second.size, second.added, second.removed) == (3, 1, 1)
@@ -77,16 +100,24 @@ def test_point_in_time_membership_follows_contacts_in_and_out_across_three_refre
     assert segment_stats(ch, account, 101).computed_at == T3
 
 
-def test_an_empty_result_empties_the_segment_and_closes_every_stay(ch: Client) -> None:
+def test_an_empty_result_empties_the_segment_and_closes_every_stay(
+    ch: Client, writer: Client
+) -> None:
     account = uuid.uuid4()
-    _write(ch, account, 102, [5, 6], T1)
-    result = _write(ch, account, 102, [], T2)
+    _write(writer, account, 102, [5, 6], T1)
+    result = _write(writer, account, 102, [], T2)
     assert (result.size, result.removed) == (0, 2)
     assert _all(ch, account, 102, None) == []
     assert _all(ch, account, 102, T1) == [5, 6]
     assert _all(ch, account, 102, T2) == []
     stats = segment_stats(ch, account, 102)
     assert (stats.size, stats.computed_at) == (0, T2)
+    # every stage table was dropped before the writer returned
+    assert ch.query(
+        "select count() from system.tables where database = currentDatabase()"
+        " and startsWith(name, {p:String})",
+        parameters={"p": STAGE_PREFIX},
+    ).result_rows == [(0,)]
 
 
 def test_segments_and_accounts_do_not_see_each_others_members(ch: Client) -> None:
