@@ -20,15 +20,15 @@ Dagster partition of a segment runs one at a time).
 from __future__ import annotations
 
 import datetime as dt
-import threading
 import uuid
 import weakref
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
 from clickhouse_connect.driver.client import Client
+
+from murmur.analytics.side_by_side import Statement, run_both, writes_side_by_side
 
 MEMBERSHIP_TABLE = "segment_membership"
 HISTORY_TABLE = "segment_membership_history"
@@ -186,7 +186,7 @@ def write_membership(
     }
     side_by_side = writes_side_by_side(client)
     stage = f"{STAGE_PREFIX}{segment_id}_{uuid.uuid4().hex[:12]}"
-    drop = _Statement(f"drop table if exists `{stage}`", {})
+    drop = Statement(f"drop table if exists `{stage}`", {})
     dropped = False
     try:
         size = _written(
@@ -200,14 +200,14 @@ def write_membership(
                 settings=SELECT_SETTINGS,
             )
         )
-        left, joined = _run_both(client, side_by_side, *_history_statements(stage, params))
+        left, joined = run_both(client, side_by_side, *_history_statements(stage, params))
         removed, added = _written(left), _written(joined)
         # an empty stage has no partition to replace with: dropping is the same swap
         swap = f"replace partition id '{segment_id:d}' from `{stage}`"
         if size == 0:
             swap = f"drop partition id '{segment_id:d}'"
         client.command(f"alter table `{MEMBERSHIP_TABLE}` {swap}")
-        log = _Statement(
+        log = Statement(
             f"insert into `{REFRESHES_TABLE}`"
             " (account_id, segment_id, computed_at, size, added, removed)"
             " select {seg_account:UUID}, {seg_segment:Int64}, "
@@ -222,52 +222,11 @@ def write_membership(
             },
         )
         dropped = True
-        _run_both(client, side_by_side, log, drop)
+        run_both(client, side_by_side, log, drop)
     finally:
         if not dropped:
             client.command(drop.sql)
     return MembershipResult(size=size, added=added, removed=removed, computed_at=at)
-
-
-@dataclass(frozen=True)
-class _Statement:
-    sql: str
-    parameters: dict[str, Any]
-    settings: dict[str, Any] | None = None
-
-
-_POOL: ThreadPoolExecutor | None = None
-_POOL_LOCK = threading.Lock()
-
-
-def writes_side_by_side(client: Client) -> bool:
-    """Whether `client` may run statements side by side (a session runs one at a time)."""
-    try:
-        return client.get_client_setting("session_id") is None
-    except Exception:  # an unusual client: run one statement at a time
-        return False
-
-
-def _run_both(client: Client, side_by_side: bool, first: _Statement, second: _Statement) -> Any:
-    """Run two independent statements (together when `side_by_side`); both finish or raise."""
-
-    def run(st: _Statement) -> Any:
-        return client.command(st.sql, parameters=st.parameters, settings=st.settings)
-
-    if not side_by_side:
-        return run(first), run(second)
-    global _POOL
-    with _POOL_LOCK:
-        if _POOL is None:
-            _POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="segment-write")
-        pool = _POOL
-    pending = pool.submit(run, second)
-    try:
-        done = run(first)
-    finally:
-        # never return (or raise) while the other statement may still be running
-        wait([pending])
-    return done, pending.result()
 
 
 _OPEN_STAYS = (
@@ -277,7 +236,7 @@ _OPEN_STAYS = (
 )
 
 
-def _history_statements(stage: str, params: dict[str, Any]) -> tuple[_Statement, _Statement]:
+def _history_statements(stage: str, params: dict[str, Any]) -> tuple[Statement, Statement]:
     """Close the open stays of contacts not in `stage`; open stays for newcomers.
 
     The two are independent (each writes rows of contacts the other does not read), so they
@@ -287,14 +246,14 @@ def _history_statements(stage: str, params: dict[str, Any]) -> tuple[_Statement,
         f"insert into `{HISTORY_TABLE}`"
         " (account_id, segment_id, contact_id, valid_from, valid_to, recorded_at)"
     )
-    leave = _Statement(
+    leave = Statement(
         f"{insert} select account_id, segment_id, contact_id, valid_from, {{seg_at:{_TS}}},"
         f" {{seg_at:{_TS}}} from ({_OPEN_STAYS})"
         f" where contact_id not in (select contact_id from `{stage}`)",
         params,
         HISTORY_SETTINGS,
     )
-    join = _Statement(
+    join = Statement(
         f"{insert} select account_id, segment_id, contact_id, computed_at, {{seg_open:{_TS}}},"
         f" computed_at from `{stage}`"
         f" where contact_id not in (select contact_id from ({_OPEN_STAYS}))",

@@ -19,8 +19,8 @@ from murmur.analytics.segments import (
     members_at,
     segment_stats,
     write_membership,
-    writes_side_by_side,
 )
+from murmur.analytics.side_by_side import writes_side_by_side
 from murmur.clickhouse import get_client
 from murmur.settings import Settings
 
