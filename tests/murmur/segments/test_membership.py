@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import DatabaseError
 
 from murmur.analytics.erasure import ErasedKeys, apply_erasures, leftovers
 from murmur.analytics.segments import (
@@ -20,7 +21,7 @@ from murmur.analytics.segments import (
     segment_stats,
     write_membership,
 )
-from murmur.analytics.side_by_side import writes_side_by_side
+from murmur.analytics.side_by_side import Statement, run_both, writes_side_by_side
 from murmur.clickhouse import get_client
 from murmur.settings import Settings
 
@@ -161,3 +162,22 @@ def test_an_erased_contact_leaves_membership_and_history_at_the_next_erasure_run
     assert _all(ch, account, 105, T1) == [902]
     assert _all(ch, account, 106, None) == [903]
     assert [t for t, _, _ in leftovers(ch, keys) if t.startswith("segment")] == []
+
+
+def test_side_by_side_statements_both_finish_before_an_error_is_raised(
+    ch: Client, sessionless: Client
+) -> None:
+    table = f"side_by_side_{uuid.uuid4().hex[:8]}"
+    create = Statement(
+        f"create table {table} engine = MergeTree order by x"
+        " as select number as x from numbers(200000)",
+        {},
+    )
+    fails = Statement("select throwIf(1, 'side-by-side failure')", {})
+    with pytest.raises(DatabaseError, match="side-by-side failure"):
+        run_both(sessionless, True, fails, create)
+    # the other statement was not abandoned half-way: it finished before the error came back
+    assert ch.query(f"select count() from {table}").result_rows == [(200000,)]
+    with pytest.raises(DatabaseError, match="side-by-side failure"):
+        run_both(sessionless, True, Statement(f"drop table {table}", {}), fails)
+    assert not ch.command(f"exists table {table}")
