@@ -28,6 +28,8 @@ from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
+from murmur.analytics.side_by_side import Statement, run_both, writes_side_by_side
+
 MEMBERSHIP_TABLE = "segment_membership"
 HISTORY_TABLE = "segment_membership_history"
 REFRESHES_TABLE = "segment_refreshes"
@@ -46,6 +48,9 @@ _TS = "DateTime64(6, 'UTC')"
 # For the SELECT of a segment: no index analysis with IN sets (it keeps and sorts, say, 300k
 # opened contacts to prune no granule), no DISTINCT in key order (it merges the read streams).
 SELECT_SETTINGS = {"use_index_for_in_with_subqueries": 0, "optimize_distinct_in_order": 0}
+# For the history's inserts: no replacing within the inserted block (no statement writes one
+# key twice, and readers use FINAL), which spares sorting and merging every block on insert.
+HISTORY_SETTINGS = {**SELECT_SETTINGS, "optimize_on_insert": 0}
 
 # the membership table's shape, which a stage table must share for REPLACE PARTITION
 _MEMBERSHIP_SHAPE = f"""(
@@ -160,6 +165,11 @@ def write_membership(
     collapsed, unless the caller knows there are none: `unique`); its `parameters` are bound
     server-side (`{name:Type}`), so no value is ever formatted into the SQL. Parameter names
     starting with `seg_` are reserved. The tables must exist (`ensure_segment_tables`).
+
+    Every row stays on the server: the members are selected into the stage, the history
+    change set is computed from the stage and the open stays. On a client without a session
+    the two independent history statements run side by side, as do the stage's drop and the
+    refresh log (a session runs one statement at a time).
     """
     if not isinstance(segment_id, int) or isinstance(segment_id, bool) or segment_id <= 0:
         raise MembershipError(f"segment_id must be a positive integer, got {segment_id!r}")
@@ -174,7 +184,10 @@ def write_membership(
         "seg_at": at,
         "seg_open": OPEN_END,
     }
+    side_by_side = writes_side_by_side(client)
     stage = f"{STAGE_PREFIX}{segment_id}_{uuid.uuid4().hex[:12]}"
+    drop = Statement(f"drop table if exists `{stage}`", {})
+    dropped = False
     try:
         size = _written(
             client.command(
@@ -187,28 +200,32 @@ def write_membership(
                 settings=SELECT_SETTINGS,
             )
         )
-        removed, added = _record_history(client, stage, params)
+        left, joined = run_both(client, side_by_side, *_history_statements(stage, params))
+        removed, added = _written(left), _written(joined)
         # an empty stage has no partition to replace with: dropping is the same swap
         swap = f"replace partition id '{segment_id:d}' from `{stage}`"
         if size == 0:
             swap = f"drop partition id '{segment_id:d}'"
         client.command(f"alter table `{MEMBERSHIP_TABLE}` {swap}")
+        log = Statement(
+            f"insert into `{REFRESHES_TABLE}`"
+            " (account_id, segment_id, computed_at, size, added, removed)"
+            " select {seg_account:UUID}, {seg_segment:Int64}, "
+            f"{{seg_at:{_TS}}}, {{seg_size:UInt64}}, {{seg_added:UInt64}}, {{seg_removed:UInt64}}",
+            {
+                "seg_account": account_id,
+                "seg_segment": segment_id,
+                "seg_at": at,
+                "seg_size": size,
+                "seg_added": added,
+                "seg_removed": removed,
+            },
+        )
+        dropped = True
+        run_both(client, side_by_side, log, drop)
     finally:
-        client.command(f"drop table if exists `{stage}`")
-    client.command(
-        f"insert into `{REFRESHES_TABLE}`"
-        " (account_id, segment_id, computed_at, size, added, removed)"
-        " select {seg_account:UUID}, {seg_segment:Int64}, "
-        f"{{seg_at:{_TS}}}, {{seg_size:UInt64}}, {{seg_added:UInt64}}, {{seg_removed:UInt64}}",
-        parameters={
-            "seg_account": account_id,
-            "seg_segment": segment_id,
-            "seg_at": at,
-            "seg_size": size,
-            "seg_added": added,
-            "seg_removed": removed,
-        },
-    )
+        if not dropped:
+            client.command(drop.sql)
     return MembershipResult(size=size, added=added, removed=removed, computed_at=at)
 
 
@@ -219,31 +236,31 @@ _OPEN_STAYS = (
 )
 
 
-def _record_history(client: Client, stage: str, params: dict[str, Any]) -> tuple[int, int]:
-    """Close the open stays of contacts not in `stage`, open stays for newcomers: (left, joined)."""
-    left = _written(
-        client.command(
-            f"insert into `{HISTORY_TABLE}`"
-            " (account_id, segment_id, contact_id, valid_from, valid_to, recorded_at)"
-            f" select account_id, segment_id, contact_id, valid_from, {{seg_at:{_TS}}},"
-            f" {{seg_at:{_TS}}} from ({_OPEN_STAYS})"
-            f" where contact_id not in (select contact_id from `{stage}`)",
-            parameters=params,
-            settings=SELECT_SETTINGS,
-        )
+def _history_statements(stage: str, params: dict[str, Any]) -> tuple[Statement, Statement]:
+    """Close the open stays of contacts not in `stage`; open stays for newcomers.
+
+    The two are independent (each writes rows of contacts the other does not read), so they
+    may run at the same time: their written rows are (left, joined).
+    """
+    insert = (
+        f"insert into `{HISTORY_TABLE}`"
+        " (account_id, segment_id, contact_id, valid_from, valid_to, recorded_at)"
     )
-    joined = _written(
-        client.command(
-            f"insert into `{HISTORY_TABLE}`"
-            " (account_id, segment_id, contact_id, valid_from, valid_to, recorded_at)"
-            f" select account_id, segment_id, contact_id, computed_at, {{seg_open:{_TS}}},"
-            f" computed_at from `{stage}`"
-            f" where contact_id not in (select contact_id from ({_OPEN_STAYS}))",
-            parameters=params,
-            settings=SELECT_SETTINGS,
-        )
+    leave = Statement(
+        f"{insert} select account_id, segment_id, contact_id, valid_from, {{seg_at:{_TS}}},"
+        f" {{seg_at:{_TS}}} from ({_OPEN_STAYS})"
+        f" where contact_id not in (select contact_id from `{stage}`)",
+        params,
+        HISTORY_SETTINGS,
     )
-    return left, joined
+    join = Statement(
+        f"{insert} select account_id, segment_id, contact_id, computed_at, {{seg_open:{_TS}}},"
+        f" computed_at from `{stage}`"
+        f" where contact_id not in (select contact_id from ({_OPEN_STAYS}))",
+        params,
+        HISTORY_SETTINGS,
+    )
+    return leave, join
 
 
 def members_at(

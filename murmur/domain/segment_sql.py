@@ -73,6 +73,8 @@ _CMP = {"eq": "=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 # appears in it verbatim, between quotes. Testing that substring first spares the JSON parser
 # every contact whose document cannot hold the value (most of them, for an `eq`).
 _VERBATIM = re.compile(r"[A-Za-z0-9 _.,:;@#%&+=?!*()~'-]+")
+# a custom-field name that may appear in a `"name": "value"` substring test (see flat_pair)
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_]+")
 
 
 class SegmentSqlError(ValueError):
@@ -164,20 +166,21 @@ class _Compiler:
         op: str = node["op"]
         value = node.get("value", True)
         if name.startswith(CUSTOM_PREFIX):
-            return self.custom(self.bind(name[len(CUSTOM_PREFIX) :], "String"), op, value)
+            return self.custom(name[len(CUSTOM_PREFIX) :], op, value)
         if name in PII_COLUMNS:
             return self.in_table(PII_TABLE, column_test(self.bind, PII_COLUMNS[name], op, value))
         return column_test(self.bind, CONTACT_COLUMNS[name], op, value, name in TIMESTAMP_FIELDS)
 
-    def custom(self, key: str, op: str, value: Any) -> str:
+    def custom(self, name: str, op: str, value: Any) -> str:
         cf = "custom_fields"
+        key = self.bind(name, "String")
         kind = f"JSONType({cf}, {key})"
         if op == "exists":
             present = f"(JSONHas({cf}, {key}) and {kind} != 'Null')"
             return present if value else f"not {present}"
         if op in ("eq", "neq", "in", "not_in"):
             values = value if op in ("in", "not_in") else [value]
-            matched = "(" + " or ".join(self.json_equals(key, v) for v in values) + ")"
+            matched = "(" + " or ".join(self.json_equals(key, v, name) for v in values) + ")"
             return matched if op in ("eq", "in") else f"not {matched}"
         text = f"JSONExtractString({cf}, {key})"
         if op == "contains":
@@ -188,7 +191,7 @@ class _Compiler:
         number = f"JSONExtractFloat({cf}, {key})"
         return f"({kind} in {_NUMERIC} and {number} {_CMP[op]} {self.bind(value, 'Float64')})"
 
-    def json_equals(self, key: str, value: Any) -> str:
+    def json_equals(self, key: str, value: Any, name: str) -> str:
         cf = "custom_fields"
         kind = f"JSONType({cf}, {key})"
         if isinstance(value, bool):
@@ -204,8 +207,26 @@ class _Compiler:
         if _VERBATIM.fullmatch(value):
             # a necessary condition, ~10x cheaper than parsing the JSON: see _VERBATIM
             literal = self.bind(f'"{value}"', "String")
+            if _PLAIN_KEY.fullmatch(name):
+                text = f"({self.flat_pair(name, value)} or {text})"
             return f"(position({cf}, {literal}) > 0 and {text})"
         return f"({text})"
+
+    def flat_pair(self, name: str, value: str) -> str:
+        """A sufficient condition for "`name` is the string `value`", with no JSON parsing.
+
+        `"name": "value"` in the text (a name of letters, digits and `_`, a value of _VERBATIM
+        characters: no quote, no backslash) is a key and its whole string value: its first
+        quote cannot close a string (in JSON a closing quote is never followed by a letter, a
+        digit or `_`), so it opens the key, and the next quotes close the key, open and close
+        the value. With no `{` after the first character there is no nested object, so the key
+        is a top-level one (jsonb keeps one per name). Otherwise the parser decides, as it does
+        for a text formatted differently (the jsonb text puts `": "` between key and value).
+        """
+        cf = "custom_fields"
+        pair = self.bind(f'"{name}": "{value}"', "String")
+        brace = self.bind("{", "String")
+        return f"(position({cf}, {pair}) > 0 and position({cf}, {brace}, 2) = 0)"
 
     def event(self, node: dict[str, Any]) -> str:
         kind: str = node["event"]

@@ -27,6 +27,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, insert
 
 from murmur.analytics.segments import (
     ensure_segment_tables,
+    event_rollup_ready,
     segment_stats,
     stream_member_ids,
     write_membership,
@@ -83,9 +84,13 @@ _MEMBERS = sa.table("snapshot_members", sa.column("contact_id", sa.BigInteger))
 def _refresh_criteria(
     conn: sa.Connection, ch: Client, segment: dict[str, Any], now: datetime
 ) -> None:
-    """Recompute a criteria segment's ClickHouse membership (and history) as of `now`."""
+    """Recompute a criteria segment's ClickHouse membership (and history) as of `now`.
+
+    Event conditions the ingest-time rollup answers read it (as fresh as ingestion), as a
+    scheduled refresh does, not the marts (as fresh as the last dbt run).
+    """
     try:
-        compiled = compile_row(segment, now)
+        compiled = compile_row(segment, now, rollup=event_rollup_ready(ch))
     except SegmentRefreshError as exc:
         raise DispatchError(str(exc)) from None
     result = write_membership(

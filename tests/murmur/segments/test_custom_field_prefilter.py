@@ -38,6 +38,13 @@ FIELDS: dict[str, dict[str, Any]] = {
     "quoted": {"plan": 'say "pro"'},
     "unicode": {"plan": "pro", "note": "caf\u00e9 \u2603"},
     "empty": {},
+    # the `"plan": "pro"` pair without a JSON parse only when no object is nested
+    "pair_nested_only": {"x": {"plan": "pro"}},
+    "pair_in_array": {"a": [{"plan": "pro"}], "plan": "free"},
+    "brace_in_value": {"note": "{", "plan": "pro"},
+    "pair_as_text": {"note": "plan: pro", "plan": "basic"},
+    "pair_prefix": {"plan": "pro", "xplan": "free"},
+    "pair_suffix_key": {"subplan": "pro", "plan": "free"},
 }
 
 
@@ -60,10 +67,13 @@ def people(
 
 
 CASES = [
-    ({"field": "custom_fields.plan", "op": "eq", "value": "pro"}, {"plain", "unicode"}),
+    (
+        {"field": "custom_fields.plan", "op": "eq", "value": "pro"},
+        {"plain", "unicode", "brace_in_value", "pair_prefix"},
+    ),
     (
         {"field": "custom_fields.plan", "op": "in", "value": ["pro", "team"]},
-        {"plain", "unicode", "nested"},
+        {"plain", "unicode", "nested", "brace_in_value", "pair_prefix"},
     ),
     ({"field": "custom_fields.plan", "op": "eq", "value": "pro plus: 2 seats"}, {"spaced"}),
     ({"field": "custom_fields.plan", "op": "eq", "value": 'say "pro"'}, {"quoted"}),
@@ -73,12 +83,15 @@ CASES = [
     ({"field": "custom_fields.tier", "op": "eq", "value": "pro"}, {"other_key"}),
     (
         {"not": {"field": "custom_fields.plan", "op": "eq", "value": "pro"}},
-        set(FIELDS) - {"plain", "unicode"},
+        set(FIELDS) - {"plain", "unicode", "brace_in_value", "pair_prefix"},
     ),
     (
         {"field": "custom_fields.plan", "op": "not_in", "value": ["pro", "free"]},
-        set(FIELDS) - {"plain", "unicode", "other_key"},
+        set(FIELDS)
+        - {"plain", "unicode", "other_key", "brace_in_value", "pair_prefix"}
+        - {"pair_in_array", "pair_suffix_key"},
     ),
+    ({"field": "custom_fields.subplan", "op": "eq", "value": "pro"}, {"pair_suffix_key"}),
 ]
 
 
@@ -110,3 +123,9 @@ def test_only_plain_values_get_the_substring_test() -> None:
     )
     assert "position(custom_fields" in plain.sql and '"pro"' in plain.parameters.values()
     assert "position(custom_fields" not in quoted.sql
+    # the key-and-value pair test needs a plain key too
+    assert '"plan": "pro"' in plain.parameters.values()
+    odd_key = compile_segment(
+        {"all": [{"field": "custom_fields.a b", "op": "eq", "value": "pro"}]}, uuid.uuid4(), NOW
+    )
+    assert '"a b": "pro"' not in odd_key.parameters.values()

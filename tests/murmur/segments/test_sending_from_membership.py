@@ -128,6 +128,45 @@ def test_event_conditions_send_to_exactly_the_sendable_contacts_who_opened(
     assert _ledger(db_engine, c.campaign_id) == set(sorted(c.allowed)[:3])
 
 
+def test_a_send_reads_fresh_events_from_the_rollup_not_only_the_marts(
+    db_engine: sa.Engine, make_campaign: MakeCampaign, migrated_db_url: str, sources: Client
+) -> None:
+    # Regression: the send compiled its segment without the rollup, so an open ingested after
+    # the last dbt run (in `events` and the rollup, not yet in the marts) was not seen.
+    c = make_campaign(n=5, refused_each=1)
+    replicate_all(migrated_db_url, sources, (CONTACTS, CONTACT_PII))
+    segment_id = _segment_of(db_engine, c)
+    openers = sorted(c.allowed)[:2]
+    ids = _ids(db_engine, c.account_id, set(openers))
+    now = dt.datetime.now(dt.UTC)
+    add_events(
+        sources,
+        c.account_id,
+        [
+            {"contact_id": ids[e], "email_record_id": 90 + i, "event_type": "open", "event_at": now}
+            for i, e in enumerate(openers)
+        ],
+    )
+    # the next dbt run has not happened yet: the marts do not hold these opens
+    sources.command(
+        "delete from fct_email_events where account_id = {a:UUID}",
+        parameters={"a": c.account_id},
+    )
+    assert sources.query(
+        "select count() from fct_email_events where account_id = {a:UUID}",
+        parameters={"a": c.account_id},
+    ).result_rows == [(0,)]
+    with db_engine.begin() as conn:
+        conn.execute(
+            segments.update()
+            .where(segments.c.segment_id == segment_id)
+            .values(definition={"all": [{"event": "opened", "within_days": 1}]})
+        )
+    with db_engine.begin() as conn:
+        start_dispatch(conn, c.campaign_id, clickhouse=sources)
+    assert _ledger(db_engine, c.campaign_id) == set(openers)
+
+
 def test_a_dbt_segment_is_sendable_once_it_has_membership(
     db_engine: sa.Engine, make_campaign: MakeCampaign, sources: Client
 ) -> None:
