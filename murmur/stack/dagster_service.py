@@ -35,10 +35,6 @@ RUN_QUEUE = [
     f"    dequeue_interval_seconds: {DEQUEUE_INTERVAL}",
     "    dequeue_use_threads: true",
     "    dequeue_num_workers: 4",
-    "    tag_concurrency_limits:",
-    '      - key: "dagster/sensor_name"',
-    '        value: "criteria_segments_sensor"',
-    "        limit: 1",
 ]
 
 
