@@ -16,10 +16,13 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from murmur.net import wait_until
 from murmur.settings import Settings
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 Say = Callable[[str], None]
@@ -132,6 +135,9 @@ def wait_for_send(
 
     try:
         wait_until(done, timeout, f"campaign {campaign_id} sent", interval=1.0)
+        first = first_mail_delay(engine, campaign_id)
+        if first is not None:
+            say(f"      the first mail went out {first:.1f}s after the campaign was scheduled")
     finally:
         engine.dispose()
         for proc in procs or ():
@@ -140,6 +146,23 @@ def wait_for_send(
             except subprocess.TimeoutExpired:
                 proc.terminate()
     return dict(state["counts"])
+
+
+def first_mail_delay(engine: sa.Engine, campaign_id: int) -> float | None:
+    """Seconds from the campaign's `scheduled_at` to its first `sent_at` (None before a send)."""
+    import sqlalchemy as sa
+
+    from murmur.db.tables import campaigns, emails
+
+    query = (
+        sa.select(sa.func.min(emails.c.sent_at) - campaigns.c.scheduled_at)
+        .select_from(emails.join(campaigns, emails.c.campaign_id == campaigns.c.campaign_id))
+        .where(emails.c.campaign_id == campaign_id)
+        .group_by(campaigns.c.scheduled_at)
+    )
+    with engine.connect() as conn:
+        delay = conn.execute(query).scalar()
+    return None if delay is None else float(delay.total_seconds())
 
 
 def read_ledger(path: Path) -> dict[str, Any] | None:

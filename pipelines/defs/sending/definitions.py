@@ -6,7 +6,7 @@ import dagster as dg
 
 from pipelines.defs.sending.assets import build_send_assets
 from pipelines.defs.sending.partitions import send_partitions, send_shards
-from pipelines.defs.sending.sensors import build_due_campaigns_sensor
+from pipelines.defs.sending.sensors import RUN_TAGS, build_due_campaigns_sensor
 from pipelines.lib.sending import SenderResource
 
 JOB = "campaign_send_job"
@@ -22,6 +22,7 @@ def build_sending_defs(shards: int) -> dg.Definitions:
         # The snapshot and the send run one after the other: a process per step would only
         # import Dagster and load the code location again (seconds each) before the send.
         executor_def=dg.in_process_executor,
+        run_tags=RUN_TAGS,  # by hand from the UI too: a send goes ahead of queued housekeeping
         description="Freeze a campaign's audience, then send one shard of its ledger.",
     )
     return dg.Definitions(

@@ -59,3 +59,23 @@ def test_without_postgres_dagster_uses_sqlite_under_its_home(
     config = (tmp_path / "dagster" / "dagster.yaml").read_text()
     assert "postgres" not in config
     assert service.environ()["DAGSTER_HOME"] == str(tmp_path / "dagster")
+
+
+def test_the_run_queue_is_looked_at_every_2_s_and_launches_in_parallel(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Regression: the instance had Dagster's default queue, looked at every 5 s and launching
+    # one run at a time, each launch waiting for its run worker to start (9-10 s under load),
+    # so a campaign's second shard started that much after its first.
+    import dagster as dg
+    from dagster._core.run_coordinator import QueuedRunCoordinator
+
+    monkeypatch.delenv("MURMUR_DAGSTER_POSTGRES_URL", raising=False)
+    service = SERVICES["dagster"](tmp_path, 0)
+    service.prepare()
+    with dg.DagsterInstance.from_config(str(service.home)) as instance:
+        coordinator = instance.run_coordinator
+        assert isinstance(coordinator, QueuedRunCoordinator)
+        assert coordinator.dequeue_interval_seconds == 2
+        assert coordinator.dequeue_use_threads
+        assert coordinator.dequeue_num_workers == 4
