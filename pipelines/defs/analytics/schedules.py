@@ -14,6 +14,7 @@ The jobs run their steps in one process (in-process executor): a step process pe
 import the whole code location again for a run whose work takes seconds.
 """
 
+import datetime as dt
 import json
 from functools import cache
 
@@ -30,6 +31,9 @@ from pipelines.lib.dbt.translator import DAILY_GROUP, GROUP, check_keys
 
 EXPECTATIONS_CRON = "17 * * * *"  # hourly (UTC), off the refresh's minute marks
 DBT_CHECKS_CRON = "47 * * * *"
+# daily, just after midnight (UTC): yesterday's partition, the newest one (a day's partition
+# exists once the day is over)
+DAILY_CRON = "10 0 * * *"
 expectation_checks = dg.AssetSelection.checks(contacts_expectations, events_expectations)
 
 
@@ -72,7 +76,7 @@ def analytics_jobs() -> dict[str, UnresolvedAssetJobDefinition]:
             "analytics_daily_refresh",
             selection=dg.AssetSelection.groups(DAILY_GROUP),
             partitions_def=daily_partitions,
-            description="Rebuild today's partition of the daily (incremental) dbt models.",
+            description="Rebuild a day's partition of the daily (incremental) dbt models.",
         ),
     }
 
@@ -93,19 +97,31 @@ def _running(job: UnresolvedAssetJobDefinition, cron: str) -> dg.ScheduleDefinit
     )
 
 
+def yesterdays_partition(at: dt.datetime) -> str:
+    """The key of the newest complete daily partition at `at`: the day before, in UTC."""
+    day = at.astimezone(dt.UTC).date() - dt.timedelta(days=1)
+    return day.isoformat()
+
+
 def build_schedules(
     cron: str, jobs: dict[str, UnresolvedAssetJobDefinition] | None = None
 ) -> list[dg.ScheduleDefinition]:
     jobs = jobs or analytics_jobs()
 
-    @dg.schedule(cron_schedule=cron, job=jobs["daily"], execution_timezone="UTC")
+    @dg.schedule(
+        cron_schedule=DAILY_CRON,
+        job=jobs["daily"],
+        execution_timezone="UTC",
+    )
     def analytics_daily_schedule(
         context: dg.ScheduleEvaluationContext,
     ) -> dg.RunRequest:
-        """Today's partition of the daily models, on the same cron as the refresh."""
-        at = context.scheduled_execution_time
-        partition = at.strftime("%Y-%m-%d")
-        return dg.RunRequest(run_key=f"{partition}@{at.isoformat()}", partition_key=partition)
+        """Yesterday's partition of the daily models, once a day (DAILY_CRON).
+
+        Today's partition does not exist until the day is over: a request for it fails.
+        """
+        partition = yesterdays_partition(context.scheduled_execution_time)
+        return dg.RunRequest(run_key=partition, partition_key=partition)
 
     return [
         _running(jobs["refresh"], cron),
