@@ -83,10 +83,15 @@ def test_the_dbt_profile_comes_from_the_settings(tmp_path: Path) -> None:
     assert path.stat().st_mode & 0o077 == 0  # the password is readable by its owner only
 
 
-def test_the_analytics_cron_must_have_five_fields() -> None:
+def test_the_analytics_crons_must_have_five_fields() -> None:
     assert get_settings(analytics_cron="0 * * * *").analytics_cron == "0 * * * *"
     with pytest.raises(SettingsError, match="MURMUR_ANALYTICS_CRON"):
         get_settings(analytics_cron="every 5 minutes")
+    assert get_settings(analytics_expectations_cron="5 * * * *").analytics_expectations_cron
+    with pytest.raises(SettingsError, match="MURMUR_ANALYTICS_EXPECTATIONS_CRON"):
+        get_settings(analytics_expectations_cron="hourly")
+    with pytest.raises(SettingsError, match="MURMUR_ANALYTICS_DBT_CHECKS_CRON"):
+        get_settings(analytics_dbt_checks_cron="* *")
 
 
 def test_schedules_use_the_configured_cron_and_target_yesterdays_partition() -> None:
@@ -98,6 +103,10 @@ def test_schedules_use_the_configured_cron_and_target_yesterdays_partition() -> 
     assert dbt_checks.job_name == "analytics_dbt_checks"
     assert refresh.cron_schedule == "*/15 * * * *" and daily.cron_schedule == "10 0 * * *"
     assert expectations.cron_schedule == "17 * * * *" and dbt_checks.cron_schedule == "47 * * * *"
+    _, _, expectations, dbt_checks = build_schedules(
+        "*/15 * * * *", expectations_cron="5 * * * *", dbt_checks_cron="35 */2 * * *"
+    )
+    assert expectations.cron_schedule == "5 * * * *" and dbt_checks.cron_schedule == "35 */2 * * *"
     assert {s.name for s in (refresh, expectations, dbt_checks)} == {
         "analytics_refresh_schedule", "analytics_expectations_schedule",
         "analytics_dbt_checks_schedule",

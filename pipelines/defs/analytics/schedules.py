@@ -1,6 +1,7 @@
 """The analytics refresh: replication then dbt, on the cron MURMUR_ANALYTICS_CRON (UTC).
 
-Checks that need not run every 5 minutes have hourly jobs of their own:
+Checks that need not run every 5 minutes have hourly jobs of their own (crons
+MURMUR_ANALYTICS_EXPECTATIONS_CRON and MURMUR_ANALYTICS_DBT_CHECKS_CRON):
 
 - `analytics_expectations`: the Great Expectations suites (pipelines/defs/checks) on the
   replicated contacts and the ingested events; GX takes 10-35 s to import and each suite reads
@@ -29,8 +30,6 @@ from pipelines.defs.replication.assets import GROUP as REPLICATION_GROUP
 from pipelines.lib.dbt.refresh import hourly_tests
 from pipelines.lib.dbt.translator import DAILY_GROUP, GROUP, check_keys
 
-EXPECTATIONS_CRON = "17 * * * *"  # hourly (UTC), off the refresh's minute marks
-DBT_CHECKS_CRON = "47 * * * *"
 # daily, just after midnight (UTC): yesterday's partition, the newest one (a day's partition
 # exists once the day is over)
 DAILY_CRON = "10 0 * * *"
@@ -104,8 +103,12 @@ def yesterdays_partition(at: dt.datetime) -> str:
 
 
 def build_schedules(
-    cron: str, jobs: dict[str, UnresolvedAssetJobDefinition] | None = None
+    cron: str,
+    jobs: dict[str, UnresolvedAssetJobDefinition] | None = None,
+    expectations_cron: str = "17 * * * *",
+    dbt_checks_cron: str = "47 * * * *",
 ) -> list[dg.ScheduleDefinition]:
+    """The schedules: the refresh on `cron`, the daily partitions, the two hourly check jobs."""
     jobs = jobs or analytics_jobs()
 
     @dg.schedule(
@@ -126,13 +129,19 @@ def build_schedules(
     return [
         _running(jobs["refresh"], cron),
         analytics_daily_schedule,
-        _running(jobs["expectations"], EXPECTATIONS_CRON),
-        _running(jobs["dbt_checks"], DBT_CHECKS_CRON),
+        _running(jobs["expectations"], expectations_cron),
+        _running(jobs["dbt_checks"], dbt_checks_cron),
     ]
 
 
 @dg.definitions
 def defs() -> dg.Definitions:
     jobs = analytics_jobs()
-    schedules = build_schedules(analytics_cron(), jobs)
+    settings = get_settings()
+    schedules = build_schedules(
+        settings.analytics_cron,
+        jobs,
+        expectations_cron=settings.analytics_expectations_cron,
+        dbt_checks_cron=settings.analytics_dbt_checks_cron,
+    )
     return dg.Definitions(jobs=list(jobs.values()), schedules=schedules)
