@@ -236,6 +236,11 @@ def test_an_incremental_refresh_equals_a_full_rebuild_and_rebuilds_only_what_cha
     assert _keys_built_now(ch, "deliverability_by_mailbox_provider", "sent_date") == {
         (TODAY - D).date()
     }
+    # send 2 alone again: it must read every copy of e3, whose latest copy names send 1 now
+    late_open = _event("e13", "open", TODAY + 8 * M, 2, NOW - dt.timedelta(minutes=10))
+    ch.insert("events", [late_open], column_names=EVENT_COLUMNS)
+    _build(dbt)
+    assert _built_now(ch, "int_email_sends__outcomes") == {2}
     incremental = _snapshot(ch)
     _build(dbt, "--full-refresh")
     assert _snapshot(ch) == incremental
