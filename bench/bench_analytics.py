@@ -11,7 +11,9 @@ unsubscribes). Then:
 
 1. full: `dbt build --full-refresh` (every model and test, the CLI a data engineer runs);
 2. one refresh, unmeasured (the 5-minute schedule's previous run: the steady state the
-   measured refresh starts from), then `--new-events` (100k) new events on today's sends;
+   measured refresh starts from; it also builds, once, the outcomes' moved-events table that a
+   full build drops: one pass over every event), then `--new-events` (100k) new events on
+   today's sends;
 3. incremental: the `analytics_refresh` job as Dagster runs it every 5 minutes, less its
    replication asset (no Postgres here): in a fresh process that has loaded the code location
    (`pipelines.definitions`, as a run worker does), the job's own definition (its dbt models,

@@ -89,12 +89,19 @@ class Settings(BaseSettings):
         default="*/5 * * * *",
         description="Cron of the Dagster schedule that refreshes the analytics (UTC).",
     )
+    analytics_expectations_cron: str = Field(
+        default="17 * * * *",
+        description="Cron of the Great Expectations suites' job (UTC), off the refresh's minutes.",
+    )
+    analytics_dbt_checks_cron: str = Field(
+        default="47 * * * *", description="Cron of the hourly dbt tests' job (UTC)."
+    )
     analytics_dbt_threads: int = Field(default=4, ge=1, le=64, description="dbt threads.")
     dagster_url: str | None = Field(
         default=None, description="Dagster webserver URL (segment refresh); unset = the stack's."
     )
 
-    @field_validator("analytics_cron")
+    @field_validator("analytics_cron", "analytics_expectations_cron", "analytics_dbt_checks_cron")
     @classmethod
     def _check_cron(cls, value: str) -> str:
         if len(value.split()) != 5:

@@ -17,13 +17,14 @@
     {{ return(this.incorporate(path={"identifier": this.identifier ~ "__refresh_keys"})) }}
 {%- endmacro %}
 
-{% macro refresh_keys_pre(key, keys_sql) %}
-    {#- pre-hook: (re)create the key table from keys_sql; renders no SQL of its own -#}
+{% macro refresh_keys_pre(key, keys_sql, comment='') %}
+    {#- pre-hook: (re)create the key table from keys_sql (with `comment`); renders no SQL -#}
     {% if execute and is_incremental() %}
         {% set keys = refresh_keys_relation() %}
         {% do run_query("drop table if exists " ~ keys) %}
         {% do run_query(
-            "create table " ~ keys ~ " engine = Memory as select distinct " ~ key
+            "create table " ~ keys ~ " engine = Memory comment '" ~ comment ~ "'"
+            ~ " as select distinct " ~ key
             ~ " from (" ~ keys_sql ~ ") where " ~ key ~ " is not null"
             ~ " settings join_use_nulls = 1"
         ) %}
@@ -49,12 +50,56 @@
     {{ key }} in (select {{ key }} from {{ refresh_keys_relation() }})
 {%- endmacro %}
 
-{% macro outcomes_refresh_keys() -%}
+{% macro moved_events_relation() -%}
+    {#- int_email_sends__outcomes__moved_events: the events whose copies name different sends -#}
+    {{ return(this.incorporate(path={"identifier": this.identifier ~ "__moved_events"})) }}
+{%- endmacro %}
+
+{% macro outcomes_refresh_pre() %}
     {#-
-      The sends of int_email_sends__outcomes a refresh rebuilds: those with an event ingested
-      since the last build, and those of every other copy of such an event. "Since" is the
-      newest event already built, or the last build's start minus var ingest_lag_seconds when
-      earlier (an event stamped just before a build may become visible just after it).
+      Pre-hook of int_email_sends__outcomes. A full build drops the moved-events table; a
+      refresh (re)creates it when missing (every event whose copies name more than one send,
+      or a send and none: one pass over every event, once after a full build), then finds the
+      copies of the events ingested since the last build (outcomes_new_copies), adds those of
+      them that name different sends to the moved events, and keys the sends they name.
+      The refresh then reads the events of its sends by email_record_id, plus every copy of
+      the moved events: each event of a send is read with all its copies, so the latest copy
+      wins exactly as in int_email_events__deduplicated, without looking up event ids.
+    -#}
+    {% if execute %}
+        {% set moved = moved_events_relation() %}
+        {% if not is_incremental() %}
+            {% do run_query("drop table if exists " ~ moved) %}
+        {% else %}
+            {% set events = ref('stg_ingestion__email_events') %}
+            {% if run_query("exists table " ~ moved).rows[0][0] | int == 0 %}
+                {% do run_query(
+                    "create table " ~ moved ~ " engine = MergeTree order by event_id as"
+                    ~ " select event_id from " ~ events ~ " group by event_id"
+                    ~ " having uniqExact(coalesce(email_record_id, -1)) > 1"
+                ) %}
+            {% endif %}
+            {% set copies = this.incorporate(path={"identifier": this.identifier ~ "__new_copies"}) %}
+            {% do run_query("drop table if exists " ~ copies) %}
+            {% do run_query(
+                "create table " ~ copies ~ " engine = Memory as " ~ outcomes_new_copies()
+            ) %}
+            {% do run_query(
+                "insert into " ~ moved ~ " select event_id from " ~ copies ~ " group by event_id"
+                ~ " having uniqExact(coalesce(email_record_id, -1)) > 1"
+            ) %}
+            {{ refresh_keys_pre('email_record_id', 'select email_record_id from ' ~ copies) }}
+            {% do run_query("drop table if exists " ~ copies) %}
+        {% endif %}
+    {% endif %}
+{% endmacro %}
+
+{% macro outcomes_new_copies() -%}
+    {#-
+      Every copy (event_id, email_record_id) of the events ingested since the last build of
+      int_email_sends__outcomes. "Since" is the newest event already built, or the last build's
+      start minus var ingest_lag_seconds when earlier (an event stamped just before a build may
+      become visible just after it).
     -#}
     with mark as (
         select least(
@@ -69,19 +114,109 @@
         where ingested_at > (select since from mark)
     )
 
-    select email_record_id
+    select event_id, email_record_id
     from {{ ref('stg_ingestion__email_events') }}
     where event_id in (select event_id from new_events)
 {%- endmacro %}
 
-{% macro fct_email_sends_refresh_keys() -%}
+{% macro input_states(names) %}
+    {#-
+      Per table of `names` (current database): a fingerprint of its data, its UUID and active
+      parts (name, rows): every insert, merge, mutation, lightweight delete, truncate or
+      re-creation changes it. A table outside the MergeTree family gets a new one every time
+      (it always counts as changed). Returns a dict name -> fingerprint.
+    -#}
+    {% set sql %}
+        select t.name, if(
+            t.engine like '%MergeTree%',
+            toString(cityHash64(
+                toString(t.uuid), toString(arraySort(groupArrayIf((p.name, p.rows), p.active)))
+            )),
+            concat('volatile-', toString(generateUUIDv4()))
+        )
+        from system.tables as t
+        left join system.parts as p on p.database = t.database and p.table = t.name
+        where t.database = currentDatabase()
+            and t.name in ('{{ names | join("', '") }}')
+        group by t.name, t.uuid, t.engine
+        settings join_use_nulls = 0
+    {% endset %}
+    {% set states = {} %}
+    {% for row in run_query(sql).rows %}
+        {% do states.update({row[0]: row[1]}) %}
+    {% endfor %}
+    {{ return(states) }}
+{% endmacro %}
+
+{% macro stored_input_states(relation) %}
+    {#- the input states recorded in `relation`'s comment ("name=state,..."), as a dict -#}
+    {% set rows = run_query(
+        "select comment from system.tables where database = currentDatabase()"
+        ~ " and name = '" ~ relation.identifier ~ "'"
+    ).rows %}
+    {% set states = {} %}
+    {% if rows and rows[0][0] %}
+        {% for item in rows[0][0].split(',') %}
+            {% set pair = item.split('=') %}
+            {% if pair | length == 2 %}
+                {% do states.update({pair[0]: pair[1]}) %}
+            {% endif %}
+        {% endfor %}
+    {% endif %}
+    {{ return(states) }}
+{% endmacro %}
+
+{% macro fct_email_sends_refresh_pre() %}
+    {#-
+      Pre-hook of fct_email_sends: its refresh keys (fct_email_sends_refresh_keys). The checks
+      of the ledger, the sending domains, the contact domains and the mailbox providers run only
+      when their source tables changed since the start of the last refresh that ran to its end
+      (their states, kept in the table's comment by the post-hook): unchanged, they find
+      nothing that refresh did not already rebuild.
+    -#}
+    {% if execute and is_incremental() %}
+        {% set inputs = ['raw_emails', 'raw_campaigns', 'raw_accounts', 'raw_contacts',
+                         'mailbox_providers'] %}
+        {% set now = input_states(inputs) %}
+        {% set before = stored_input_states(this) %}
+        {% set changed = [] %}
+        {% for name in inputs %}
+            {% if name not in now or now[name] != before.get(name) %}
+                {% do changed.append(name) %}
+            {% endif %}
+        {% endfor %}
+        {% set state = [] %}
+        {% for name in now | sort %}
+            {% do state.append(name ~ '=' ~ now[name]) %}
+        {% endfor %}
+        {{ refresh_keys_pre(
+            'email_record_id', fct_email_sends_refresh_keys(changed), state | join(',')
+        ) }}
+    {% endif %}
+{% endmacro %}
+
+{% macro fct_email_sends_refresh_post() %}
+    {#- post-hook: record the input states the pre-hook saw (the key table's comment) -#}
+    {% if execute and is_incremental() %}
+        {% set state = stored_input_states(refresh_keys_relation()) %}
+        {% set items = [] %}
+        {% for name in state | sort %}
+            {% do items.append(name ~ '=' ~ state[name]) %}
+        {% endfor %}
+        {{ refresh_keys_post('email_record_id') }}
+        {% do run_query("alter table " ~ this ~ " modify comment '" ~ items | join(',') ~ "'") %}
+    {% endif %}
+{% endmacro %}
+
+{% macro fct_email_sends_refresh_keys(changed) -%}
     {#-
       The sends of fct_email_sends a refresh rebuilds: outcomes rebuilt since its last build or
       gone; ledger rows replicated after the newest replication stamp already built, or with
       that stamp but not built in that version (the replication may still have been writing
       rows with it; replications of one database do not overlap), or gone; sends whose stored
       sending domain, recipient domain (of a contact with a domain) or mailbox provider no
-      longer matches the campaigns, accounts, contacts or the mailbox_providers seed.
+      longer matches the campaigns, accounts, contacts or the mailbox_providers seed. `changed`:
+      the source tables changed since the last refresh; the checks of the others are left out.
     -#}
     with mark as (
         select max(built_at) as built, max(ledger_synced_at) as synced from {{ this }}
@@ -144,6 +279,7 @@
     union all
     select email_record_id from built
     where has_events and email_record_id not in (select email_record_id from outcomes)
+    {%- if 'raw_emails' in changed %}
     union all
     select email_record_id from raw_ledger
     where _synced_at > (select synced from mark)
@@ -157,15 +293,22 @@
     union all
     select email_record_id from built
     where email_record_id not in (select email_record_id from raw_ledger)
+    {%- endif %}
+    {%- if 'raw_campaigns' in changed or 'raw_accounts' in changed %}
     union all
     select email_record_id from built
     where (account_id, campaign_id) in (select account_id, campaign_id from stale_sending_domains)
+    {%- endif %}
+    {%- if 'raw_contacts' in changed %}
     union all
     select email_record_id from built
     where contact_id in (select contact_id from stale_contact_domains)
+    {%- endif %}
+    {%- if 'mailbox_providers' in changed %}
     union all
     select email_record_id from built
     where recipient_domain in (select recipient_domain from stale_providers)
+    {%- endif %}
 {%- endmacro %}
 
 {% macro sends_rollup_refresh_keys(key, key_expr) -%}

@@ -220,8 +220,14 @@ def test_an_incremental_refresh_equals_a_full_rebuild_and_rebuilds_only_what_cha
     # the rollups rebuild only the campaigns and days whose sends changed, or left the ledger
     late = TODAY - 2 * D + 9 * dt.timedelta(hours=1) + 20 * M
     ingested = NOW - dt.timedelta(minutes=20)
-    ch.insert("events", [_event("e12", "open", late, 1, ingested)], column_names=EVENT_COLUMNS)
+    moved = _event("e3", "delivery", TODAY - 2 * D + 9 * dt.timedelta(hours=1) + M, 1, ingested)
+    # a late open, and a new copy of e3 naming send 1 (campaign 1 and that day too), not 2: an
+    # event whose copies name different sends, found after the refreshes began keeping them
+    ch.insert(
+        "events", [_event("e12", "open", late, 1, ingested), moved], column_names=EVENT_COLUMNS
+    )
     _build(dbt)
+    assert _built_now(ch, "int_email_sends__outcomes") == {1, 2}
     assert _keys_built_now(ch, "campaign_performance_hourly", "campaign_id") == {1}
     assert _keys_built_now(ch, "deliverability_by_mailbox_provider", "sent_date") == {late.date()}
     ch.command("delete from raw_emails where email_record_id = 4")  # campaign 2, day -1
@@ -230,6 +236,11 @@ def test_an_incremental_refresh_equals_a_full_rebuild_and_rebuilds_only_what_cha
     assert _keys_built_now(ch, "deliverability_by_mailbox_provider", "sent_date") == {
         (TODAY - D).date()
     }
+    # send 2 alone again: it must read every copy of e3, whose latest copy names send 1 now
+    late_open = _event("e13", "open", TODAY + 8 * M, 2, NOW - dt.timedelta(minutes=10))
+    ch.insert("events", [late_open], column_names=EVENT_COLUMNS)
+    _build(dbt)
+    assert _built_now(ch, "int_email_sends__outcomes") == {2}
     incremental = _snapshot(ch)
     _build(dbt, "--full-refresh")
     assert _snapshot(ch) == incremental

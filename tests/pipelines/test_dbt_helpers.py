@@ -83,31 +83,47 @@ def test_the_dbt_profile_comes_from_the_settings(tmp_path: Path) -> None:
     assert path.stat().st_mode & 0o077 == 0  # the password is readable by its owner only
 
 
-def test_the_analytics_cron_must_have_five_fields() -> None:
+def test_the_analytics_crons_must_have_five_fields() -> None:
     assert get_settings(analytics_cron="0 * * * *").analytics_cron == "0 * * * *"
     with pytest.raises(SettingsError, match="MURMUR_ANALYTICS_CRON"):
         get_settings(analytics_cron="every 5 minutes")
+    assert get_settings(analytics_expectations_cron="5 * * * *").analytics_expectations_cron
+    with pytest.raises(SettingsError, match="MURMUR_ANALYTICS_EXPECTATIONS_CRON"):
+        get_settings(analytics_expectations_cron="hourly")
+    with pytest.raises(SettingsError, match="MURMUR_ANALYTICS_DBT_CHECKS_CRON"):
+        get_settings(analytics_dbt_checks_cron="* *")
 
 
-def test_schedules_use_the_configured_cron_and_target_todays_partition() -> None:
+def test_schedules_use_the_configured_cron_and_target_yesterdays_partition() -> None:
     from pipelines.defs.analytics.schedules import build_schedules
 
     refresh, daily, expectations, dbt_checks = build_schedules("*/15 * * * *")
     assert refresh.job_name == "analytics_refresh"
     assert expectations.job_name == "analytics_expectations"
     assert dbt_checks.job_name == "analytics_dbt_checks"
-    assert refresh.cron_schedule == daily.cron_schedule == "*/15 * * * *"
+    assert refresh.cron_schedule == "*/15 * * * *" and daily.cron_schedule == "10 0 * * *"
     assert expectations.cron_schedule == "17 * * * *" and dbt_checks.cron_schedule == "47 * * * *"
+    _, _, expectations, dbt_checks = build_schedules(
+        "*/15 * * * *", expectations_cron="5 * * * *", dbt_checks_cron="35 */2 * * *"
+    )
+    assert expectations.cron_schedule == "5 * * * *" and dbt_checks.cron_schedule == "35 */2 * * *"
     assert {s.name for s in (refresh, expectations, dbt_checks)} == {
         "analytics_refresh_schedule", "analytics_expectations_schedule",
         "analytics_dbt_checks_schedule",
     }  # fmt: skip
     assert refresh.default_status == dg.DefaultScheduleStatus.RUNNING
-    at = dt.datetime(2026, 11, 2, 10, 15, tzinfo=UTC)
+    # Regression: it asked for today's partition, which does not exist until the day is over
+    at = dt.datetime(2026, 11, 2, 0, 10, tzinfo=UTC)
     request = daily(dg.build_schedule_context(scheduled_execution_time=at))
     assert isinstance(request, dg.RunRequest)
-    assert request.partition_key == "2026-11-02"
-    assert request.run_key == "2026-11-02@2026-11-02T10:15:00+00:00"
+    assert request.partition_key == "2026-11-01"
+    assert request.run_key == "2026-11-01"
+    from pipelines.defs.analytics.schedules import yesterdays_partition
+    from pipelines.defs.dbt.partitions import daily_partitions
+
+    # the newest partition that exists now is the one a tick now requests
+    now = dt.datetime.now(UTC)
+    assert yesterdays_partition(now) == daily_partitions.get_last_partition_key()
 
 
 def test_dbt_runs_keep_one_target_dir_per_profile_and_vars(tmp_path: Path) -> None:

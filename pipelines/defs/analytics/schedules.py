@@ -1,6 +1,7 @@
 """The analytics refresh: replication then dbt, on the cron MURMUR_ANALYTICS_CRON (UTC).
 
-Checks that need not run every 5 minutes have hourly jobs of their own:
+Checks that need not run every 5 minutes have hourly jobs of their own (crons
+MURMUR_ANALYTICS_EXPECTATIONS_CRON and MURMUR_ANALYTICS_DBT_CHECKS_CRON):
 
 - `analytics_expectations`: the Great Expectations suites (pipelines/defs/checks) on the
   replicated contacts and the ingested events; GX takes 10-35 s to import and each suite reads
@@ -14,6 +15,7 @@ The jobs run their steps in one process (in-process executor): a step process pe
 import the whole code location again for a run whose work takes seconds.
 """
 
+import datetime as dt
 import json
 from functools import cache
 
@@ -28,8 +30,9 @@ from pipelines.defs.replication.assets import GROUP as REPLICATION_GROUP
 from pipelines.lib.dbt.refresh import hourly_tests
 from pipelines.lib.dbt.translator import DAILY_GROUP, GROUP, check_keys
 
-EXPECTATIONS_CRON = "17 * * * *"  # hourly (UTC), off the refresh's minute marks
-DBT_CHECKS_CRON = "47 * * * *"
+# daily, just after midnight (UTC): yesterday's partition, the newest one (a day's partition
+# exists once the day is over)
+DAILY_CRON = "10 0 * * *"
 expectation_checks = dg.AssetSelection.checks(contacts_expectations, events_expectations)
 
 
@@ -72,7 +75,7 @@ def analytics_jobs() -> dict[str, UnresolvedAssetJobDefinition]:
             "analytics_daily_refresh",
             selection=dg.AssetSelection.groups(DAILY_GROUP),
             partitions_def=daily_partitions,
-            description="Rebuild today's partition of the daily (incremental) dbt models.",
+            description="Rebuild a day's partition of the daily (incremental) dbt models.",
         ),
     }
 
@@ -93,30 +96,52 @@ def _running(job: UnresolvedAssetJobDefinition, cron: str) -> dg.ScheduleDefinit
     )
 
 
+def yesterdays_partition(at: dt.datetime) -> str:
+    """The key of the newest complete daily partition at `at`: the day before, in UTC."""
+    day = at.astimezone(dt.UTC).date() - dt.timedelta(days=1)
+    return day.isoformat()
+
+
 def build_schedules(
-    cron: str, jobs: dict[str, UnresolvedAssetJobDefinition] | None = None
+    cron: str,
+    jobs: dict[str, UnresolvedAssetJobDefinition] | None = None,
+    expectations_cron: str = "17 * * * *",
+    dbt_checks_cron: str = "47 * * * *",
 ) -> list[dg.ScheduleDefinition]:
+    """The schedules: the refresh on `cron`, the daily partitions, the two hourly check jobs."""
     jobs = jobs or analytics_jobs()
 
-    @dg.schedule(cron_schedule=cron, job=jobs["daily"], execution_timezone="UTC")
+    @dg.schedule(
+        cron_schedule=DAILY_CRON,
+        job=jobs["daily"],
+        execution_timezone="UTC",
+    )
     def analytics_daily_schedule(
         context: dg.ScheduleEvaluationContext,
     ) -> dg.RunRequest:
-        """Today's partition of the daily models, on the same cron as the refresh."""
-        at = context.scheduled_execution_time
-        partition = at.strftime("%Y-%m-%d")
-        return dg.RunRequest(run_key=f"{partition}@{at.isoformat()}", partition_key=partition)
+        """Yesterday's partition of the daily models, once a day (DAILY_CRON).
+
+        Today's partition does not exist until the day is over: a request for it fails.
+        """
+        partition = yesterdays_partition(context.scheduled_execution_time)
+        return dg.RunRequest(run_key=partition, partition_key=partition)
 
     return [
         _running(jobs["refresh"], cron),
         analytics_daily_schedule,
-        _running(jobs["expectations"], EXPECTATIONS_CRON),
-        _running(jobs["dbt_checks"], DBT_CHECKS_CRON),
+        _running(jobs["expectations"], expectations_cron),
+        _running(jobs["dbt_checks"], dbt_checks_cron),
     ]
 
 
 @dg.definitions
 def defs() -> dg.Definitions:
     jobs = analytics_jobs()
-    schedules = build_schedules(analytics_cron(), jobs)
+    settings = get_settings()
+    schedules = build_schedules(
+        settings.analytics_cron,
+        jobs,
+        expectations_cron=settings.analytics_expectations_cron,
+        dbt_checks_cron=settings.analytics_dbt_checks_cron,
+    )
     return dg.Definitions(jobs=list(jobs.values()), schedules=schedules)

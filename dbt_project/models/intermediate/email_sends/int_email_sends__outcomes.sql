@@ -4,7 +4,7 @@
         incremental_strategy='append',
         engine='MergeTree()',
         order_by='email_record_id',
-        pre_hook="{{ refresh_keys_pre('email_record_id', outcomes_refresh_keys()) }}",
+        pre_hook="{{ outcomes_refresh_pre() }}",
         post_hook="{{ refresh_keys_post('email_record_id') }}",
     )
 }}
@@ -15,9 +15,9 @@
     open;
   - a hard bounce wins over everything: the send is bounced (type hard) even after soft bounces or
     a delivery; soft bounces make it bounced (type soft) only when no delivery followed.
-  Incremental by send (macros/refresh_keys.sql): a refresh rebuilds the sends that have an event
-  ingested since the last build (outcomes_refresh_keys), from every copy of their events, so the
-  latest ingested copy wins exactly as in int_email_events__deduplicated.
+  Incremental by send (macros/refresh_keys.sql): a refresh rebuilds the sends named by a copy of
+  an event ingested since the last build (outcomes_refresh_pre), from every copy of their events,
+  so the latest ingested copy wins exactly as in int_email_events__deduplicated.
 -#}
 -- depends_on: {{ ref('stg_ingestion__email_events') }}
 with
@@ -27,12 +27,14 @@ refreshed as (
 ),
 
 copies as (
-    -- every copy of every event of the refreshed sends (a newer copy may name another send)
+    -- every copy of every event of the refreshed sends: the copies naming them, and every copy
+    -- of the events whose copies name different sends (a newer copy may name another send);
+    -- a copy both name is read twice, and deduplicated below like any other
     select * from {{ ref('stg_ingestion__email_events') }}
-    where event_id in (
-        select event_id from {{ ref('stg_ingestion__email_events') }}
-        where email_record_id in (select email_record_id from refreshed)
-    )
+    where email_record_id in (select email_record_id from refreshed)
+    union all
+    select * from {{ ref('stg_ingestion__email_events') }}
+    where event_id in (select event_id from {{ moved_events_relation() }})
 ),
 
 events as (

@@ -3,8 +3,8 @@
         materialized='incremental',
         incremental_strategy='append',
         order_by='(account_id, campaign_id, email_record_id)',
-        pre_hook="{{ refresh_keys_pre('email_record_id', fct_email_sends_refresh_keys()) }}",
-        post_hook="{{ refresh_keys_post('email_record_id') }}",
+        pre_hook="{{ fct_email_sends_refresh_pre() }}",
+        post_hook="{{ fct_email_sends_refresh_post() }}",
     )
 }}
 {#-
@@ -13,7 +13,8 @@
   clicked > opened > bounced > delivered > sent (a machine open counts as opened).
   Incremental by send (macros/refresh_keys.sql): a refresh rebuilds the sends whose outcome, ledger
   row, campaign or account sending domain, contact domain or mailbox provider changed since the
-  last build (fct_email_sends_refresh_keys), and drops those that left the ledger.
+  last build (fct_email_sends_refresh_keys), and drops those that left the ledger; the checks of
+  source tables unchanged since the last refresh are left out (fct_email_sends_refresh_pre).
 -#}
 -- depends_on: {{ source('postgres', 'raw_emails') }}
 with ledger as (
