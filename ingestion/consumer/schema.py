@@ -92,11 +92,25 @@ settings non_replicated_deduplication_window = 1000""",
 
 
 def _rollup_select(database: str, guard: str = "") -> str:
+    """The backfill's select: one row per key (it reads every stored event once)."""
     return (
         "select account_id, type, assumeNotNull(contact_id) as contact_id,"
         f" max(timestamp) as last_at from `{database}`.`{EVENTS_TABLE}`"
         f" where {guard + ' and ' if guard else ''}contact_id is not null"
         " group by account_id, type, contact_id"
+    )
+
+
+def _rollup_view_select(database: str) -> str:
+    """The view's select: each inserted event as it is, without a GROUP BY.
+
+    A batch holds about one event per key, so grouping it saved the rollup few rows and cost
+    the insert a third of its server CPU (measured: 10.0 vs 7.0 µs per event for the `events`
+    insert of 5,000-event batches, 4.6-6.8 without the view); the table's merges take the max.
+    """
+    return (
+        "select account_id, type, assumeNotNull(contact_id) as contact_id,"
+        f" timestamp as last_at from `{database}`.`{EVENTS_TABLE}` where contact_id is not null"
     )
 
 
@@ -119,7 +133,7 @@ order by (account_id, type, contact_id)
 settings min_age_to_force_merge_seconds = {ROLLUP_MERGE_AGE_S}
 comment '{ROLLUP_PENDING}'""",
         f"create materialized view if not exists `{database}`.`{ROLLUP_VIEW}` to {table}"
-        f" as {_rollup_select(database)}",
+        f" as {_rollup_view_select(database)}",
         # a constant once the comment says ready: reads nothing on every later start
         f"insert into {table} {_rollup_select(database, pending)}",
         f"alter table {table} modify comment '{ROLLUP_READY}'",

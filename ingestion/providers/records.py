@@ -15,33 +15,18 @@ from typing import Any
 
 import pydantic_core
 
-from murmur.events import (
-    BOUNCE_TYPES,
-    EVENT_TYPES,
-    SCHEMA_VERSION,
-    EmailEvent,
-    canonical_hash,
-    make_event_id,
-    recipient_domain,
-)
+from ingestion.event_fields import TEMPLATE, shared_fields_ok
+from ingestion.event_fields import UNCHECKED as UNCHECKED
+from murmur.events import EmailEvent, canonical_hash, make_event_id, recipient_domain
 from murmur.kafka import EVENTS_TOPIC
 
 Record = tuple[str, bytes | None, bytes]  # topic, key, value
 Values = dict[str, Any]
 
-_FIELDS = EmailEvent.model_fields
-# every field, in the model's order, with its default (required ones are always given)
-_TEMPLATE: Values = {name: None if f.is_required() else f.default for name, f in _FIELDS.items()}
-_TEXTS = tuple(n for n, f in _FIELDS.items() if f.annotation == (str | None) and not f.metadata)
-_INTS = tuple(n for n, f in _FIELDS.items() if f.annotation == (int | None) and not f.metadata)
-_CHECKED = {"schema_version", "event_id", "type", "timestamp", "provider", "account_id"}
-_CHECKED |= {"bounce_type", "machine_open", "raw", *_TEXTS, *_INTS}
-UNCHECKED = frozenset(_FIELDS) - _CHECKED  # a new field: the fast path stays off until checked
 # the model writes inf/nan as its config says (null by default); pydantic-core's own default
 # for plain values differs ("Infinity")
 _INF_NAN = EmailEvent.model_config.get("ser_json_inf_nan") or "null"
-_TYPES = frozenset(EVENT_TYPES)
-_BOUNCES = frozenset(BOUNCE_TYPES)
+_SIZE = len(TEMPLATE)
 
 
 def event_values(
@@ -55,56 +40,43 @@ def event_values(
     **fields: Any,
 ) -> Values:
     """One normalized event's fields; `key` is the provider's event id, else the payload hash."""
+    return values_of(provider, event_type, key, payload, timestamp, recipient, fields)
+
+
+def values_of(
+    provider: str,
+    event_type: str,
+    key: str | None,
+    payload: Any,
+    timestamp: datetime,
+    recipient: str | None,
+    fields: Values,
+) -> Values:
+    """`event_values` with the other fields as one dict (no keyword packing per event)."""
     event_key = key if key else canonical_hash(payload)
     if recipient and key is None:
         event_key += ":" + recipient
-    values = dict(_TEMPLATE)
-    values.update(
-        event_id=make_event_id(provider, event_type, event_key),
-        type=event_type,
-        timestamp=timestamp,
-        provider=provider,
-        provider_event_id=key,
-        recipient=recipient,
-        recipient_domain=recipient_domain(recipient),
-        raw=payload if isinstance(payload, dict) else {"payload": payload},
-        **fields,
-    )
+    values = TEMPLATE.copy()  # the model's field order; an unknown name lands at the end
+    values.update(fields)
+    values["event_id"] = make_event_id(provider, event_type, event_key)
+    values["type"] = event_type
+    values["timestamp"] = timestamp
+    values["provider"] = provider
+    values["provider_event_id"] = key
+    values["recipient"] = recipient
+    values["recipient_domain"] = recipient_domain(recipient)
+    values["raw"] = payload if isinstance(payload, dict) else {"payload": payload}
     return values
 
 
 def _plain(values: Values) -> bool:
     """Whether the model would take every value as it is (same types, nothing to convert)."""
-    if UNCHECKED or len(values) != len(_TEMPLATE):  # an unknown keyword: the model refuses it
+    if UNCHECKED or len(values) != _SIZE:  # an unknown keyword: the model refuses it
         return False
-    kind, bounce, eid, provider = (
-        values["type"],
-        values["bounce_type"],
-        values["event_id"],
-        values["provider"],
-    )
     stamp = values["timestamp"]
-    if not (type(kind) is str and kind in _TYPES and values["schema_version"] == SCHEMA_VERSION):
-        return False
-    if bounce is not None and not (type(bounce) is str and bounce in _BOUNCES):
-        return False
-    if not (type(eid) is str and 0 < len(eid) <= 128 and type(provider) is str):
-        return False
-    if not 0 < len(provider) <= 32 or type(values["machine_open"]) is not bool:
-        return False
     if type(stamp) is not datetime or stamp.tzinfo is not UTC or values["account_id"] is not None:
         return False
-    if type(values["raw"]) is not dict:
-        return False
-    for name in _TEXTS:
-        value = values[name]
-        if value is not None and type(value) is not str:
-            return False
-    for name in _INTS:
-        value = values[name]
-        if value is not None and type(value) is not int:
-            return False
-    return True
+    return shared_fields_ok(values)
 
 
 def fast_record(values: Values) -> Record | None:

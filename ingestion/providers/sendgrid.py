@@ -11,7 +11,6 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from ingestion.providers.common import (
-    JSON,
     Incoming,
     Outcome,
     Skip,
@@ -23,7 +22,7 @@ from ingestion.providers.common import (
     record_id,
     text,
 )
-from ingestion.providers.records import Values, event_values
+from ingestion.providers.records import Values, values_of
 from ingestion.receiver.context import Context
 from ingestion.receiver.errors import malformed, unauthorized
 from ingestion.receiver.replay import check_fresh
@@ -93,7 +92,7 @@ def _values(item: dict[str, Any]) -> Values:
     found = record_id(item.get(EMAIL_ID_TAG))
     if found is None:
         found = email_record_id_from_message_id(smtp_id)
-    fields: dict[str, JSON] = {
+    fields: Values = {
         "email_record_id": found,
         "provider_message_id": sg_id.split(".filter", 1)[0] if sg_id else None,
         "ip_address": text(item.get("ip"), 64),
@@ -108,7 +107,7 @@ def _values(item: dict[str, Any]) -> Values:
     recipient = text(item.get("email"), 320)
     stamp = parse_time(item.get("timestamp"))
     key = text(item.get("sg_event_id"), 100)
-    return event_values(P, etype, key, item, timestamp=stamp, recipient=recipient, **fields)
+    return values_of(P, etype, key, item, stamp, recipient, fields)
 
 
 def _one(item: dict[str, Any]) -> list[EmailEvent]:

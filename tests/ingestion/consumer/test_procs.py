@@ -10,7 +10,7 @@ import psutil
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
-from murmur.kafka import consumer_config
+from murmur.kafka import DEFAULT_PARTITIONS, consumer_config
 from murmur.net import wait_until
 from tests.ingestion.conftest import REPO, ConsumerRunner, Topics, produce
 from tests.ingestion.consumer.helpers import (
@@ -82,9 +82,11 @@ def test_sigkill_of_the_parent_stops_its_children_and_a_restart_stores_exactly_o
     proc = consumers.start(topics, "--role", "events", "--procs", "2", "--batch-size", "500")
     wait_until(lambda: len(_children(proc)) == 1, 30, "the child consumer")
     children = _children(proc)
-    # both processes at work: every partition has a commit (a process owns one or two of three)
+    # both processes at work: every partition has a commit (each process owns two of four)
     wait_until(
-        lambda: _committed_partitions(kafka_bootstrap, topics) == 3, 120, "commits on 3 partitions"
+        lambda: _committed_partitions(kafka_bootstrap, topics) == DEFAULT_PARTITIONS,
+        120,
+        "commits on every partition",
     )
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=10)

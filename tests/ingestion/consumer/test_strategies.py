@@ -159,3 +159,20 @@ def test_a_row_keeps_big_integers_of_the_raw_payload_exact() -> None:
     message = _message(original.to_json())
     assert validate_row(message) == row(original)
     assert validate_row(message)["raw"]["n"] == 2**70
+
+
+def test_a_payload_nested_deeper_than_the_models_parser_reads_is_poison_on_both_paths() -> None:
+    # orjson reads 1024 levels deep, the model's parser about 200: whatever parses a message
+    # on the fast path must not accept what the model refuses
+    deep = b'{"d":' + b"[" * 300 + b"]" * 300 + b"}"
+    text = event("deep").to_json().replace(b'"raw":{', b'"raw":{"nest":' + deep + b",")
+    assert "recursion" in _reason(text)
+
+
+@pytest.mark.parametrize("number", [-(2**63) - 1, 2**64, 10**30, -(10**18)])
+def test_integers_near_and_beyond_64_bits_keep_their_value(number: int) -> None:
+    # orjson reads integers outside [-2**63, 2**64) as floats; the model's parser keeps them,
+    # and so must the fast path, so the stored payload keeps the number the producer wrote
+    original = event("wide", raw={"n": number, "s": str(number)})
+    stored = validate_row(_message(original.to_json()))["raw"]["n"]
+    assert (stored, type(stored)) == (number, int)
