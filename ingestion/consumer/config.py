@@ -15,7 +15,7 @@ class ConsumerConfig:
     group_id: str
     topic: str = EVENTS_TOPIC
     dlq_topic: str = DLQ_TOPIC
-    batch_size: int = 10_000
+    batch_size: int = 5000
     batch_time_s: float = 0.5
     # Tansu completes a group join after about half the session timeout (measured: 6 s → 3 s,
     # librdkafka's default 45 s → 23 s), and a killed member's partitions move after one session
