@@ -9,6 +9,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from murmur.stack.dagster_service import Dagster
 from murmur.stack.manager import ALL_SERVICES, STACK_UP_SERVICES, Stack
 from murmur.stack.services import SERVICES
 
@@ -50,12 +51,19 @@ def test_dagster_starts_on_the_stacks_postgres_and_answers_server_info(tmp_path:
     assert stack.service("dagster").proc.pid() is None
 
 
+def _prepared_without_postgres(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Dagster:
+    """The dagster service with its home prepared (dagster.yaml written), SQLite storage."""
+    monkeypatch.delenv("MURMUR_DAGSTER_POSTGRES_URL", raising=False)
+    service = SERVICES["dagster"](tmp_path, 0)
+    assert isinstance(service, Dagster)
+    service.prepare()
+    return service
+
+
 def test_without_postgres_dagster_uses_sqlite_under_its_home(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delenv("MURMUR_DAGSTER_POSTGRES_URL", raising=False)
-    service = SERVICES["dagster"](tmp_path, 0)
-    service.prepare()
+    service = _prepared_without_postgres(tmp_path, monkeypatch)
     config = (tmp_path / "dagster" / "dagster.yaml").read_text()
     assert "postgres" not in config
     assert service.environ()["DAGSTER_HOME"] == str(tmp_path / "dagster")
@@ -70,9 +78,7 @@ def test_the_run_queue_is_looked_at_every_2_s_and_launches_in_parallel(
     import dagster as dg
     from dagster._core.run_coordinator import QueuedRunCoordinator
 
-    monkeypatch.delenv("MURMUR_DAGSTER_POSTGRES_URL", raising=False)
-    service = SERVICES["dagster"](tmp_path, 0)
-    service.prepare()
+    service = _prepared_without_postgres(tmp_path, monkeypatch)
     with dg.DagsterInstance.from_config(str(service.home)) as instance:
         coordinator = instance.run_coordinator
         assert isinstance(coordinator, QueuedRunCoordinator)
