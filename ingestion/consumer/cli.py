@@ -11,6 +11,7 @@ from pathlib import Path
 from types import FrameType
 
 from ingestion.consumer.config import ConsumerConfig
+from ingestion.consumer.gc_tuning import tune_gc
 from ingestion.consumer.processor import StreamProcessor
 from ingestion.consumer.procs import Children, child_argv, watch_parent
 from ingestion.consumer.strategies.enrich import Enricher
@@ -96,6 +97,7 @@ def main(argv: list[str]) -> int:
     children = None
     if args.procs > 1:
         children = Children(child_argv(vars(args)), args.procs - 1)
+    tune_gc()  # after every import and client: what startup built is frozen
     return _run(processors, stop, children)
 
 

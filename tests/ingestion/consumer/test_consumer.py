@@ -45,6 +45,7 @@ def test_events_land_enriched_from_the_ledger_and_unmatched_ones_are_kept(
     produce(kafka_bootstrap, topics.events, list(events))
     consumers.start(topics, "--role", "events")
     wait_committed(kafka_bootstrap, topics.group, topics.events, 3, timeout=90)
+    assert "startup objects frozen" in consumers.logs()  # the CLI tuned its collector
 
     db = consumers.env["MURMUR_CLICKHOUSE_DATABASE"]
     client = ch_client(clickhouse_url)
