@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
 import re
 import uuid
 from collections.abc import Sequence
@@ -38,6 +37,17 @@ from murmur.settings import Settings
 
 log = logging.getLogger("ingestion.consumer")
 _NIL = uuid.UUID(int=0)
+_EMPTY: dict[str, Any] = {}
+Columns = dict[str, list[Any]]  # column name → values, in the table's column order
+_INSERT_SETTINGS = {
+    # the batch holds each event id once already: no ReplacingMergeTree merge pass over
+    # every inserted block (optimize_on_insert) is needed
+    "optimize_on_insert": 0,
+    # how the JSONColumns documents are read, whatever the server's defaults: orjson's
+    # `2026-01-02T03:04:05.678+00:00`, and `raw` payload objects kept as their JSON text
+    "date_time_input_format": "best_effort",
+    "input_format_json_read_objects_as_strings": 1,
+}
 _CHECK_CHUNK = 5000
 # errors raised while serializing our own rows: retrying cannot help, the data is at fault
 _DATA_ERRORS = (DataError, ProgrammingError, TypeError, ValueError, OverflowError)
@@ -181,38 +191,29 @@ class ClickHouseSink:
     def _insert(self, events: list[Row]) -> None:
         now = datetime.now(UTC)
         restricted = [e for e in events if e["recipient"] or e["raw"]]
-        client = self.client()
-        if restricted:
-            self._insert_table(
-                client,
-                RECIPIENTS_TABLE,
-                RECIPIENTS_COLUMNS,
-                recipient_columns(restricted, now),
-                _token("r", [e["event_id"] for e in restricted]),
-            )
+        # both documents are written before either insert: an event orjson refuses (TypeError)
+        # is isolated by the caller before anything of its batch is stored
+        extra = recipient_columns(restricted, now) if restricted else None
+        extra_body = recipients_body(extra) if extra else b""
         columns = event_columns(events, now)
-        self._insert_table(client, EVENTS_TABLE, EVENTS_COLUMNS, columns, _token("e", columns[0]))
+        body = orjson.dumps(columns)  # texts, ints, bools, UUIDs and aware datetimes only
+        client = self.client()
+        if extra:
+            token = _token("r", extra["event_id"])
+            self._insert_table(client, RECIPIENTS_TABLE, extra, extra_body, token)
+        self._insert_table(client, EVENTS_TABLE, columns, body, _token("e", columns["event_id"]))
 
     def _insert_table(
-        self,
-        client: Client,
-        table: str,
-        columns: tuple[tuple[str, str], ...],
-        data: list[list[Any]],
-        token: str,
+        self, client: Client, table: str, columns: Columns, body: bytes, token: str
     ) -> None:
-        """One column-oriented insert (no row → column transposition in the client)."""
+        """One insert of a JSONColumns document: ClickHouse parses it, not Python."""
         try:
-            client.insert(
-                table,
-                data,
-                database=self.database,
-                column_names=[name for name, _ in columns],
-                column_type_names=[kind for _, kind in columns],
-                column_oriented=True,
-                # the batch holds each event id once already: no ReplacingMergeTree merge
-                # pass over every inserted block (optimize_on_insert) is needed
-                settings={"insert_deduplication_token": token, "optimize_on_insert": 0},
+            client.raw_insert(
+                f"`{self.database}`.`{table}`",
+                list(columns),
+                insert_block=body,
+                fmt="JSONColumns",
+                settings={"insert_deduplication_token": token, **_INSERT_SETTINGS},
             )
         except _DATA_ERRORS:
             raise
@@ -225,48 +226,59 @@ class ClickHouseSink:
             self._client = None
 
 
-def _ticks_ms(moment: datetime) -> int:
-    """A DateTime64(3) value as clickhouse-connect computes it from a datetime."""
-    return math.floor(moment.timestamp()) * 1000 + moment.microsecond // 1000
-
-
-def _columns(
-    spec: tuple[tuple[str, str], ...], rows: Sequence[Row], computed: dict[str, list[Any]]
-) -> list[list[Any]]:
-    """One list per column of `spec`: the rows' values of that name, unless computed here."""
-    out = []
+def _columns(spec: tuple[tuple[str, str], ...], rows: Sequence[Row], computed: Columns) -> Columns:
+    """One list per column of `spec`, in its order: the rows' values, unless computed here."""
+    out: Columns = {}
     for name, _ in spec:
         column = computed.get(name)
-        out.append([r[name] for r in rows] if column is None else column)
+        out[name] = [r[name] for r in rows] if column is None else column
     return out
 
 
-def event_columns(rows: Sequence[Row], now: datetime) -> list[list[Any]]:
-    """The `events` columns of a batch, in EVENTS_COLUMNS order.
+def event_columns(rows: Sequence[Row], now: datetime) -> Columns:
+    """The `events` columns of a batch, in EVENTS_COLUMNS order, as orjson writes them.
 
-    Account ids go as UUID objects (written from their int, not parsed from text), times as
-    DateTime64(3) ticks (`ingested_at` one precomputed value).
+    Times are aware UTC datetimes (ClickHouse reads `…T…+00:00` and keeps the milliseconds),
+    account ids UUIDs (the nil UUID when unmatched), `ingested_at` one value for the batch.
     """
-    computed: dict[str, list[Any]] = {
+    computed: Columns = {
         "account_id": [r["account_id"] or _NIL for r in rows],
-        "timestamp": [_ticks_ms(r["timestamp"]) for r in rows],
-        "ingested_at": [_ticks_ms(now)] * len(rows),
+        "ingested_at": [now] * len(rows),
     }
     return _columns(EVENTS_COLUMNS, rows, computed)
 
 
-def recipient_columns(rows: Sequence[Row], now: datetime) -> list[list[Any]]:
-    """The `event_recipients` columns of a batch, in RECIPIENTS_COLUMNS order."""
+def recipient_columns(rows: Sequence[Row], now: datetime) -> Columns:
+    """The `event_recipients` columns of a batch, in RECIPIENTS_COLUMNS order.
+
+    `raw` holds each payload as an object: ClickHouse stores an object read into a String
+    column as its JSON text (`input_format_json_read_objects_as_strings`), here orjson's
+    compact text, the same that `raw_json` gives.
+    """
     recipients = [r["recipient"] for r in rows]
-    computed: dict[str, list[Any]] = {
+    computed: Columns = {
         "account_id": [r["account_id"] or _NIL for r in rows],
-        "timestamp": [_ticks_ms(r["timestamp"]) for r in rows],
         "recipient": recipients,
         "recipient_sha256": [recipient_sha256(a) if a else None for a in recipients],
-        "raw": [raw_json(r["raw"]) for r in rows],
-        "ingested_at": [_ticks_ms(now)] * len(rows),
+        "raw": [r["raw"] or _EMPTY for r in rows],
+        "ingested_at": [now] * len(rows),
     }
     return _columns(RECIPIENTS_COLUMNS, rows, computed)
+
+
+def recipients_body(columns: Columns) -> bytes:
+    """The JSONColumns document of `recipient_columns`.
+
+    A payload orjson cannot write (an integer beyond 64 bits, deeper nesting than orjson's
+    limit) goes as the JSON text `raw_json` writes for it; anything else orjson refuses in
+    the other columns is raised (TypeError: the sink isolates the event and dead-letters it).
+    """
+    try:
+        return orjson.dumps(columns)
+    except orjson.JSONEncodeError:
+        pass
+    texts = {**columns, "raw": [raw_json(r) for r in columns["raw"]]}
+    return orjson.dumps(texts)
 
 
 def raw_json(raw: dict[str, Any] | None) -> str:
