@@ -62,16 +62,16 @@ class Enricher:
                                 emails.c.email_record_id
                                 == sa.any_(sa.literal(sorted(record_ids), _BIGINTS))
                             )
-                        )
-                        by_record = {r.email_record_id: _updates(r) for r in rows}
+                        ).all()
+                        by_record = {r[0]: _updates(*r) for r in rows}
                     if message_ids:
                         rows = conn.execute(
                             sa.select(*_LEDGER_COLUMNS).where(
                                 emails.c.esp_message_id
                                 == sa.any_(sa.literal(sorted(message_ids), _TEXTS))
                             )
-                        )
-                        by_message = {r.esp_message_id: _updates(r) for r in rows}
+                        ).all()
+                        by_message = {r[5]: _updates(*r) for r in rows}
             except DBAPIError as exc:
                 reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
                 hint = " (is the app database migrated? `murmur db upgrade`)"
@@ -93,13 +93,17 @@ class Enricher:
         return Enriched(list(events), unmatched)
 
 
-def _updates(row: Any) -> dict[str, Any]:
-    """The ledger is the truth for ids (computed once per ledger row, not per event)."""
-    account_id = row.account_id
+def _updates(
+    record_id: int, account_id: Any, campaign_id: Any, contact_id: Any, esp: Any, _message: Any
+) -> dict[str, Any]:
+    """The ledger is the truth for ids (computed once per ledger row, not per event).
+
+    The arguments are a row of `_LEDGER_COLUMNS`, in that order.
+    """
     return {
-        "email_record_id": row.email_record_id,
+        "email_record_id": record_id,
         "account_id": account_id if isinstance(account_id, uuid.UUID) else uuid.UUID(account_id),
-        "campaign_id": row.campaign_id,
-        "contact_id": row.contact_id,
-        "esp": row.esp,
+        "campaign_id": campaign_id,
+        "contact_id": contact_id,
+        "esp": esp,
     }
