@@ -20,10 +20,10 @@
 {% macro refresh_keys_pre(key, keys_sql, comment='') %}
     {#- pre-hook: (re)create the key table from keys_sql (with `comment`); renders no SQL -#}
     {% if execute and is_incremental() %}
-        {% set keys = refresh_keys_relation() %}
-        {% do run_query("drop table if exists " ~ keys) %}
+        {#- one statement: `create or replace` also replaces a table a failed run left -#}
         {% do run_query(
-            "create table " ~ keys ~ " engine = Memory comment '" ~ comment ~ "'"
+            "create or replace table " ~ refresh_keys_relation() ~ " engine = Memory comment '"
+            ~ comment ~ "'"
             ~ " as select distinct " ~ key
             ~ " from (" ~ keys_sql ~ ") where " ~ key ~ " is not null"
             ~ " settings join_use_nulls = 1"
@@ -31,14 +31,22 @@
     {% endif %}
 {% endmacro %}
 
-{% macro refresh_keys_post(key) %}
-    {#- post-hook: drop the rows of the refreshed keys that this run did not write, then the keys -#}
+{% macro refresh_keys_post(key, count_first=true) %}
+    {#-
+      post-hook: drop the rows of the refreshed keys that this run did not write, then the keys.
+      `count_first`: count those rows first and skip the delete when there are none (a delete
+      finding nothing costs about what the count does, plus a mutation); a model whose refresh
+      nearly always replaces older rows (its keys are sends already built) passes false and
+      saves the count, one scan of the table's keys per refresh.
+    -#}
     {% if execute and is_incremental() %}
         {% set keys = refresh_keys_relation() %}
         {% set stale_where = key ~ " in (select " ~ key ~ " from " ~ keys ~ ") and built_at != "
             ~ run_stamp() %}
-        {% set stale = run_query("select count() from " ~ this ~ " where " ~ stale_where) %}
-        {% if stale.rows[0][0] > 0 %}
+        {% if count_first %}
+            {% set stale = run_query("select count() from " ~ this ~ " where " ~ stale_where) %}
+        {% endif %}
+        {% if not count_first or stale.rows[0][0] > 0 %}
             {% do run_query("delete from " ~ this ~ " where " ~ stale_where) %}
         {% endif %}
         {% do run_query("drop table if exists " ~ keys) %}
@@ -80,9 +88,9 @@
                 ) %}
             {% endif %}
             {% set copies = this.incorporate(path={"identifier": this.identifier ~ "__new_copies"}) %}
-            {% do run_query("drop table if exists " ~ copies) %}
             {% do run_query(
-                "create table " ~ copies ~ " engine = Memory as " ~ outcomes_new_copies()
+                "create or replace table " ~ copies ~ " engine = Memory as "
+                ~ outcomes_new_copies()
             ) %}
             {% do run_query(
                 "insert into " ~ moved ~ " select event_id from " ~ copies ~ " group by event_id"
@@ -203,7 +211,7 @@
         {% for name in state | sort %}
             {% do items.append(name ~ '=' ~ state[name]) %}
         {% endfor %}
-        {{ refresh_keys_post('email_record_id') }}
+        {{ refresh_keys_post('email_record_id', count_first=false) }}
         {% do run_query("alter table " ~ this ~ " modify comment '" ~ items | join(',') ~ "'") %}
     {% endif %}
 {% endmacro %}

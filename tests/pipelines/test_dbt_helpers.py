@@ -142,3 +142,24 @@ def test_dbt_runs_keep_one_target_dir_per_profile_and_vars(tmp_path: Path) -> No
     assert target_dir(other) != target_dir(settings)  # another profile: another parse
     with locked_target(settings, window) as target:
         assert target == target_dir(settings, window) and target.is_dir()
+
+
+def test_the_cheap_behavior_flag_source_names_the_module_dbt_itself_names() -> None:
+    """dbt's own `_default_source` (inspect.stack()) and ours agree for flags built here."""
+    from dbt_common.behavior_flags import Behavior, BehaviorFlagRendered
+
+    from pipelines.lib.dbt import runner
+
+    flags = [{"name": "a_flag", "default": False, "description": "a flag"}]
+    runner.cheap_behavior_flag_source()
+    runner.cheap_behavior_flag_source()  # idempotent: dbt's own is kept once
+    ours = BehaviorFlagRendered.__dict__["_default_source"]
+    assert ours.__func__ is runner._frame_module_source
+    got = Behavior(flags, {}).a_flag._behavior_change_event.flag_source
+    (dbt_own,) = runner._DBT_DEFAULT_SOURCE
+    try:
+        BehaviorFlagRendered._default_source = dbt_own  # type: ignore[method-assign]
+        expected = Behavior(flags, {}).a_flag._behavior_change_event.flag_source
+    finally:
+        BehaviorFlagRendered._default_source = ours  # type: ignore[method-assign]
+    assert got == expected == __name__

@@ -33,6 +33,38 @@ RESULT_EVENTS = frozenset({"LogSeedResult", "LogModelResult", "LogSnapshotResult
 COMMON_FLAGS = ("--no-send-anonymous-usage-stats", "--no-use-colors")
 
 
+def _frame_module_source() -> str:
+    """`BehaviorFlagRendered._default_source` without `inspect.stack()`: the same module name.
+
+    dbt evaluates it for every behavior flag of every adapter it registers (as a default it
+    computes even when the flag names its source), and `inspect.stack()` reads the source
+    lines of every frame of the call stack, which in a Dagster step is deep: measured as 9% of
+    the dbt thread's CPU in a refresh. Walking the frames' globals names the same module.
+    """
+    import sys
+
+    frame: Any = sys._getframe(1)
+    while frame is not None:
+        name = frame.f_globals.get("__name__")
+        if name and name != "dbt_common.behavior_flags":
+            return str(name)
+        frame = frame.f_back
+    return "Unknown"
+
+
+_DBT_DEFAULT_SOURCE: list[Any] = []  # dbt's own `_default_source`, once replaced
+
+
+def cheap_behavior_flag_source() -> None:
+    """Install `_frame_module_source` in dbt (idempotent); dbt's own is kept for the tests."""
+    from dbt_common.behavior_flags import BehaviorFlagRendered
+
+    current = BehaviorFlagRendered.__dict__["_default_source"]
+    if current.__func__ is not _frame_module_source:
+        _DBT_DEFAULT_SOURCE[:] = [current]
+        BehaviorFlagRendered._default_source = staticmethod(_frame_module_source)  # type: ignore[method-assign]
+
+
 class DbtRunError(Exception):
     """A dbt invocation that failed (a node error, a failed test, a bad argument)."""
 
@@ -54,6 +86,7 @@ class DbtInvocation:
         from dbt_common.events.base_types import EventMsg
         from dbt_common.events.functions import msg_to_dict
 
+        cheap_behavior_flag_source()
         inbox: queue.SimpleQueue[dict[str, Any] | dbtRunnerResult] = queue.SimpleQueue()
 
         def callback(msg: EventMsg) -> None:

@@ -5,7 +5,7 @@
         engine='MergeTree()',
         order_by='email_record_id',
         pre_hook="{{ outcomes_refresh_pre() }}",
-        post_hook="{{ refresh_keys_post('email_record_id') }}",
+        post_hook="{{ refresh_keys_post('email_record_id', count_first=false) }}",
     )
 }}
 {#-
