@@ -23,6 +23,21 @@
       (their recency bucket and score age with the clock). Every other contact's row is what a
       full build at this as_of computes, but for measured_at.
     -#}
+    {%- set gone = true -%}
+    {%- if execute and is_incremental() -%}
+        {#-
+          Sends gone, first for every contact at once: a stored row counted every send of its
+          contact then, so its count is at least that of its contact's sends built no later
+          than this table's newest row (a send built later keys its contact anyway). The sums
+          over the stored contacts are equal only when every contact's counts are.
+        -#}
+        {%- set totals = run_query(
+            "select (select sum(sends) from " ~ this ~ "), (select count() from "
+            ~ ref('fct_email_sends') ~ " where built_at <= (select max(built_at) from " ~ this
+            ~ ") and contact_id in (select contact_id from " ~ this ~ "))"
+        ).rows[0] -%}
+        {%- set gone = totals[0] | int != totals[1] | int -%}
+    {%- endif %}
     with mark as (
         select max(built_at) as built from {{ this }}
     ),
@@ -42,11 +57,13 @@
 
     select contact_id from {{ ref('fct_email_sends') }}
     where built_at > (select built from mark)
+    {%- if gone %}
     union all
     select stored.contact_id as contact_id
     from stored
     left join current_sends on current_sends.contact_id = stored.contact_id
     where coalesce(current_sends.sends, 0) != stored.sends
+    {%- endif %}
     union all
     select if(contacts.contact_id is null, stored.contact_id, contacts.contact_id) as contact_id
     from contacts
@@ -66,18 +83,27 @@
       built before it had the measures campaign_performance reads from it gets them (zero, null)
       and every campaign is rebuilt, so no row keeps those zeros.
     -#}
-    {%- set added = {
-        'hard_bounced': 'UInt64', 'machine_only_opens': 'UInt64', 'total_opens': 'UInt64',
-        'unique_human_open_clicks': 'UInt64', 'total_clicks': 'UInt64',
-        'first_sent_at': "Nullable(DateTime64(6, 'UTC'))",
-        'last_sent_at': "Nullable(DateTime64(6, 'UTC'))",
-    } -%}
+    {#- (name, type), in the model's order: each goes after the one before it (dbt inserts by
+        position), the first after unsubscribed -#}
+    {%- set added = [
+        ('hard_bounced', 'UInt64'), ('machine_only_opens', 'UInt64'), ('total_opens', 'UInt64'),
+        ('unique_human_open_clicks', 'UInt64'), ('total_clicks', 'UInt64'),
+        ('first_sent_at', "Nullable(DateTime64(6, 'UTC'))"),
+        ('last_sent_at', "Nullable(DateTime64(6, 'UTC'))"),
+    ] -%}
     {%- set missing = [] -%}
     {%- if execute and is_incremental() -%}
         {%- set have = adapter.get_columns_in_relation(this) | map(attribute='name') | list -%}
-        {%- for name in added | sort if name not in have -%}
-            {%- do missing.append(name) -%}
-            {%- do run_query("alter table " ~ this ~ " add column " ~ name ~ " " ~ added[name]) -%}
+        {%- set ns = namespace(after='unsubscribed') -%}
+        {%- for name, type in added -%}
+            {%- if name not in have -%}
+                {%- do missing.append(name) -%}
+                {%- do run_query(
+                    "alter table " ~ this ~ " add column " ~ name ~ " " ~ type ~ " after "
+                    ~ ns.after
+                ) -%}
+            {%- endif -%}
+            {%- set ns.after = name -%}
         {%- endfor -%}
     {%- endif -%}
     {{ sends_rollup_refresh_keys('campaign_id', 'campaign_id') }}

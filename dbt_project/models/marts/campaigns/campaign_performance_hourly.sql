@@ -43,6 +43,11 @@
     {%- endfor -%}
 {%- endfor -%}
 {%- set times = ['first_sent_at', 'last_sent_at'] -%}
+{%- set measures_in_order = [
+    'sends', 'delivered', 'bounced', 'unique_opens', 'unique_human_opens', 'unique_clicks',
+    'complained', 'unsubscribed', 'hard_bounced', 'machine_only_opens', 'total_opens',
+    'unique_human_open_clicks', 'total_clicks',
+] -%}
 {{
     config(
         materialized='incremental',
@@ -94,8 +99,9 @@ final as (
         campaign_id,
         -- timestamps
         hour_at,
-        -- measures
-        {%- for measure in measures if measure not in times %}
+        -- measures: the first eight, then those campaign_performance reads (in the order
+        -- campaign_performance_hourly_refresh_keys adds them to an older table)
+        {%- for measure in measures_in_order %}
         sum({{ measure }}) as {{ measure }},
         {%- endfor %}
         -- the first and last send time of the hour's sends (null: none sent in the hour)
