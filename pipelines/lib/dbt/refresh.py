@@ -185,6 +185,7 @@ KEYED_MODELS = (
     "fct_email_sends",
     "campaign_performance_hourly",
     "deliverability_by_mailbox_provider",
+    "contact_engagement",
 )
 
 

@@ -1,17 +1,35 @@
-{{ config(order_by='(account_id, contact_id)') }}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        order_by='(account_id, contact_id)',
+        pre_hook="{{ refresh_keys_pre('contact_id', contact_engagement_refresh_keys()) }}",
+        post_hook="{{ refresh_keys_post('contact_id') }}",
+    )
+}}
 {#-
   Per contact: last human open and click, a recency bucket and an engagement score.
-  Recency is measured from var as_of (default now). Buckets: engaged_7d, engaged_30d,
-  engaged_90d (days since the last human open or click), dormant (longer ago), never.
-  Score 0-100 = 100 × min(1, (human-opened sends + 2 × clicked sends) / delivered sends)
-  × recency weight (1, 0.7, 0.4, 0.1, 0 for the buckets in that order).
+  Recency is measured from var as_of (default: the run's start), kept in measured_at. Buckets:
+  engaged_7d, engaged_30d, engaged_90d (days since the last human open or click), dormant
+  (longer ago), never. Score 0-100 = 100 × min(1, (human-opened sends + 2 × clicked sends) /
+  delivered sends) × recency weight (1, 0.7, 0.4, 0.1, 0 for the buckets in that order).
+  Incremental by contact (macros/mart_refresh.sql): a refresh rebuilds the contacts whose sends
+  changed or left, those new, changed or gone in dim_contacts, and those whose days since
+  engaged changed since their row was measured, so every row holds what a full build at this
+  run's as_of holds (measured_at says when the row's own values were computed).
 -#}
 with contacts as (
     select * from {{ ref('dim_contacts') }}
+    {% if is_incremental() %}
+    where {{ refreshed_keys('contact_id') }}
+    {% endif %}
 ),
 
 sends as (
     select * from {{ ref('fct_email_sends') }}
+    {% if is_incremental() %}
+    where {{ refreshed_keys('contact_id') }}
+    {% endif %}
 ),
 
 per_contact as (
@@ -51,11 +69,7 @@ joined as (
 scored as (
     select
         *,
-        {% if var('as_of') %}
-        toDateTime64('{{ var("as_of") }}', 3, 'UTC')
-        {% else %}
-        now64(3, 'UTC')
-        {% endif %} as as_of,
+        {{ engagement_as_of() }} as as_of,
         dateDiff('day', last_engaged_at, as_of) as days_since_engaged,
         multiIf(
             last_engaged_at is null, 'never',
@@ -95,7 +109,9 @@ final as (
         last_human_opened_at,
         last_clicked_at,
         last_engaged_at,
-        as_of as measured_at
+        as_of as measured_at,
+        -- lineage: the run that built this row
+        {{ run_stamp() }} as built_at
     from scored
 )
 
