@@ -30,8 +30,8 @@ def test_parse_time_remembers_only_equal_values_of_the_same_type() -> None:
             parse_time(bad)
 
 
-def _post_one_message(client: TestClient, path: str, body: bytes) -> tuple[int, bytes]:
-    """An ASGI POST whose whole body is one message, with no Content-Length header."""
+def _post_messages(client: TestClient, path: str, *bodies: bytes) -> tuple[int, bytes]:
+    """An ASGI POST whose body comes in these messages, with no Content-Length header."""
     headers = [(k.lower().encode(), v.encode()) for k, v in basic_headers().items()]
     scope = {
         "type": "http",
@@ -42,9 +42,10 @@ def _post_one_message(client: TestClient, path: str, body: bytes) -> tuple[int, 
         "query_string": b"",
     }
     sent: list[dict[str, Any]] = []
+    queue = list(bodies)
 
     async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": body, "more_body": False}
+        return {"type": "http.request", "body": queue.pop(0), "more_body": bool(queue)}
 
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
@@ -56,8 +57,21 @@ def _post_one_message(client: TestClient, path: str, body: bytes) -> tuple[int, 
 @pytest.mark.integration
 def test_a_single_message_body_over_the_cap_is_413(make_client: MakeClient) -> None:
     small = make_client(webhook_max_bytes=1024)
-    status, body = _post_one_message(small, "/api/v1/webhooks/esp-events/postmark", b"x" * 2000)
+    status, body = _post_messages(small, "/api/v1/webhooks/esp-events/postmark", b"x" * 2000)
     assert status == 413
     assert b"MURMUR_WEBHOOK_MAX_BYTES" in body
-    status, body = _post_one_message(small, "/api/v1/webhooks/esp-events/postmark", b"[1")
+    status, body = _post_messages(small, "/api/v1/webhooks/esp-events/postmark", b"[1")
     assert status == 400  # under the cap: read and refused as not JSON
+
+
+@pytest.mark.integration
+def test_the_first_message_of_a_body_in_several_counts_against_the_cap(
+    make_client: MakeClient,
+) -> None:
+    small = make_client(webhook_max_bytes=1024)
+    path = "/api/v1/webhooks/esp-events/postmark"
+    status, _ = _post_messages(small, path, b"x" * 600, b"x" * 600)
+    assert status == 413
+    status, body = _post_messages(small, path, b"[1", b"")
+    assert status == 400
+    assert b"not JSON" in body  # both messages read, then refused
