@@ -131,8 +131,27 @@ def check_basic_auth(incoming: Incoming, expected: str | None, provider: str) ->
         raise unauthorized(f"wrong HTTP Basic credentials for {provider} webhook")
 
 
+class _Unset:
+    """No value is of this class: the cache below starts empty."""
+
+
+# the last value `parse_time` read and its result: a batch's events mostly share one timestamp
+_last_time: tuple[type, JSON, datetime] = (_Unset, None, datetime.min.replace(tzinfo=UTC))
+
+
 def parse_time(value: JSON, what: str = "timestamp") -> datetime:
     """Unix seconds (number or digits, ms when huge) or ISO 8601; naive means UTC."""
+    global _last_time
+    kind, last, parsed = _last_time
+    if value.__class__ is kind and value == last:
+        return parsed  # datetimes are immutable: the same object serves every event
+    parsed = _parse_time(value, what)
+    if value.__class__ in (int, str):
+        _last_time = (value.__class__, value, parsed)
+    return parsed
+
+
+def _parse_time(value: JSON, what: str) -> datetime:
     try:
         if isinstance(value, bool):
             raise ValueError

@@ -10,11 +10,10 @@ from typing import Any
 import orjson
 from starlette.applications import Starlette
 from starlette.datastructures import Headers
-from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from ingestion.providers import HANDLERS
 from ingestion.providers.common import Incoming, Outcome
@@ -22,7 +21,7 @@ from ingestion.providers.detect import detect
 from ingestion.receiver.context import Context, build_context, check_settings
 from ingestion.receiver.dlq import dead_letter
 from ingestion.receiver.errors import BrokerUnavailable, WebhookError
-from ingestion.receiver.http import json_response, read_stream
+from ingestion.receiver.http import check_size, json_response, read_stream
 from ingestion.receiver.producer import EventProducer, Record
 from ingestion.receiver.tracking_routes import Tracking
 from murmur.kafka import DLQ_TOPIC, EVENTS_TOPIC
@@ -87,13 +86,21 @@ class Receiver:
         return Response(body, status_code=status, media_type="application/json")
 
     async def handle(
-        self, name: str | None, headers: Mapping[str, str], stream: AsyncIterator[bytes]
+        self,
+        name: str | None,
+        headers: Mapping[str, str],
+        stream: AsyncIterator[bytes] | bytes,
     ) -> tuple[int, bytes]:
-        """(status, JSON body) of one webhook request."""
+        """(status, JSON body) of one webhook request; `stream` may be the whole body already."""
         if self.ctx is None:
             raise RuntimeError("receiver not started")
         try:
-            body = await read_stream(headers, stream, self.settings.webhook_max_bytes)
+            limit = self.settings.webhook_max_bytes
+            if isinstance(stream, bytes):
+                check_size(headers, len(stream), limit)
+                body = stream
+            else:
+                body = await read_stream(headers, stream, limit)
             incoming = Incoming(headers, body)
             if name is None:
                 name = detect(incoming)
@@ -130,26 +137,34 @@ class _Disconnected(Exception):
 
 
 class FastWebhooks:
-    """ASGI middleware answering webhook POSTs itself, without Starlette's routing and objects.
+    """The outermost ASGI app: answers webhook POSTs itself, without Starlette's layers.
 
     Single-event posts (SNS) arrive by the thousand per second; the Starlette route costs about
     as much as the handler. Only exact webhook paths are taken; everything else (another
-    method, a deeper path, a mounted root path) goes on to the routes, which answer as before.
+    method, a deeper path, a mounted root path, the lifespan) goes on to the Starlette app,
+    which answers as before. A body that arrives in one message (a single-event post) is taken
+    as it is, without a chunk iterator.
     """
 
-    def __init__(self, app: ASGIApp, receiver: Receiver) -> None:
+    def __init__(self, app: Starlette, receiver: Receiver) -> None:
         self.app = app
         self.receiver = receiver
+        self.state = app.state
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         name = _webhook(scope)
         if name is None:
             await self.app(scope, receive, send)
             return
+        message: Message = await receive()
+        if message["type"] == "http.disconnect":
+            return
+        first: bytes = message.get("body", b"")
+        stream: AsyncIterator[bytes] | bytes = first
+        if message.get("more_body", False):
+            stream = _chunks(receive, first)
         try:
-            status, body = await self.receiver.handle(
-                name or None, Headers(scope=scope), _chunks(receive)
-            )
+            status, body = await self.receiver.handle(name or None, Headers(scope=scope), stream)
         except _Disconnected:
             return
         length = (b"content-length", str(len(body)).encode())
@@ -172,7 +187,9 @@ def _webhook(scope: Scope) -> str | None:
     return name if name and "/" not in name else None
 
 
-async def _chunks(receive: Receive) -> AsyncIterator[bytes]:
+async def _chunks(receive: Receive, first: bytes) -> AsyncIterator[bytes]:
+    if first:
+        yield first
     while True:
         message: Message = await receive()
         if message["type"] == "http.disconnect":
@@ -184,7 +201,7 @@ async def _chunks(receive: Receive) -> AsyncIterator[bytes]:
             return
 
 
-def create_app(settings: Settings) -> Starlette:
+def create_app(settings: Settings) -> FastWebhooks:
     """The ASGI app; the producer and clients start with the app's lifespan."""
     check_settings(settings)
     receiver = Receiver(settings.resolved())
@@ -207,13 +224,12 @@ def create_app(settings: Settings) -> Starlette:
         Route("/u/{token}", track.unsubscribe_page, methods=["GET"]),
         Route("/u/{token}", track.unsubscribe, methods=["POST"]),
     ]
-    fast = Middleware(FastWebhooks, receiver=receiver)
-    app = Starlette(routes=routes, lifespan=lifespan, middleware=[fast])
+    app = Starlette(routes=routes, lifespan=lifespan)
     app.state.receiver = receiver
-    return app
+    return FastWebhooks(app, receiver)
 
 
-def app_from_env() -> Starlette:
+def app_from_env() -> FastWebhooks:
     """App factory for multi-worker uvicorn: settings from the environment."""
     from murmur.settings import get_settings
 

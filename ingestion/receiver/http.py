@@ -25,11 +25,7 @@ async def read_stream(
     headers: Mapping[str, str], stream: AsyncIterator[bytes], limit: int
 ) -> bytes:
     """A body from its chunks, refused with 413 as soon as it passes `limit` bytes."""
-    declared = headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise WebhookError(
-            413, f"body of {declared} bytes exceeds {limit} (MURMUR_WEBHOOK_MAX_BYTES)"
-        )
+    check_size(headers, 0, limit)
     chunks, size = [], 0
     async for chunk in stream:
         size += len(chunk)
@@ -37,3 +33,14 @@ async def read_stream(
             raise WebhookError(413, f"body exceeds {limit} bytes (MURMUR_WEBHOOK_MAX_BYTES)")
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def check_size(headers: Mapping[str, str], size: int, limit: int) -> None:
+    """413 when the declared Content-Length or the `size` read so far passes `limit`."""
+    declared = headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise WebhookError(
+            413, f"body of {declared} bytes exceeds {limit} (MURMUR_WEBHOOK_MAX_BYTES)"
+        )
+    if size > limit:
+        raise WebhookError(413, f"body exceeds {limit} bytes (MURMUR_WEBHOOK_MAX_BYTES)")
