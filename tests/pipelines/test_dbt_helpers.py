@@ -163,3 +163,19 @@ def test_the_cheap_behavior_flag_source_names_the_module_dbt_itself_names() -> N
     finally:
         BehaviorFlagRendered._default_source = ours  # type: ignore[method-assign]
     assert got == expected == __name__
+
+
+def test_the_cheap_behavior_flag_source_leaves_a_dbt_whose_internals_moved_as_it_is(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A dbt-common whose `_default_source` is no staticmethod keeps it; dbt still runs."""
+    from dbt_common.behavior_flags import BehaviorFlagRendered
+
+    from pipelines.lib.dbt import runner
+
+    def moved(*_args: object) -> str:
+        return "moved"
+
+    monkeypatch.setattr(BehaviorFlagRendered, "_default_source", moved)
+    runner.cheap_behavior_flag_source()  # no KeyError / AttributeError
+    assert BehaviorFlagRendered.__dict__["_default_source"] is moved

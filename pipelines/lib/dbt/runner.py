@@ -15,6 +15,7 @@ the target dir's lock (pipelines/lib/dbt/target.py), so two builds never interle
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 from collections.abc import Iterator
@@ -26,6 +27,8 @@ import dagster as dg
 from dagster_dbt import DbtProject
 from dagster_dbt.asset_utils import get_manifest_and_translator_from_dbt_assets
 from dagster_dbt.core.dbt_cli_event import DbtCoreCliEventMessage
+
+log = logging.getLogger(__name__)
 
 # the events a step turns into Dagster events (dagster-dbt's result events)
 RESULT_EVENTS = frozenset({"LogSeedResult", "LogModelResult", "LogSnapshotResult", "LogTestResult"})
@@ -59,7 +62,11 @@ def cheap_behavior_flag_source() -> None:
     """Install `_frame_module_source` in dbt (idempotent); dbt's own is kept for the tests."""
     from dbt_common.behavior_flags import BehaviorFlagRendered
 
-    current = BehaviorFlagRendered.__dict__["_default_source"]
+    current = BehaviorFlagRendered.__dict__.get("_default_source")
+    if not isinstance(current, staticmethod):
+        # a dbt-common whose internals moved: run with its own (slower) lookup, not fail
+        log.debug("dbt-common has no static _default_source; its flag lookup is kept")
+        return
     if current.__func__ is not _frame_module_source:
         _DBT_DEFAULT_SOURCE[:] = [current]
         BehaviorFlagRendered._default_source = staticmethod(_frame_module_source)  # type: ignore[method-assign]
