@@ -111,3 +111,19 @@ def test_an_event_the_insert_cannot_write_is_dead_lettered_and_the_rest_stored(
     for table in ("events", "event_recipients"):
         stored = set(_stored(sink, table, "1"))
         assert stored == {e["event_id"] for e in good}, table
+
+
+def test_an_event_the_server_refuses_is_dead_lettered_not_retried_forever(
+    sink: ClickHouseSink,
+) -> None:
+    # Regression: a value ClickHouse could not parse (here a `timestamp` no validator would
+    # let through) made the server refuse the batch's JSONColumns document; that error was
+    # taken for an outage, so the batch was retried for ever and its partition stalled.
+    good = row(event("good-2"))
+    bad = row(event("server-refuses"))
+    bad["timestamp"] = "not a time"
+    result = sink.write([good, bad], stored=set())  # nothing stored yet: no duplicate check
+    assert result.written == 1
+    assert [p.event["event_id"] for p in result.poison] == [bad["event_id"]]
+    assert "refused" in result.poison[0].reason
+    assert set(_stored(sink, "events", "type")) == {good["event_id"]}

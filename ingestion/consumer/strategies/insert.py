@@ -20,7 +20,7 @@ from typing import Any
 
 import orjson
 from clickhouse_connect.driver.client import Client
-from clickhouse_connect.driver.exceptions import DataError, ProgrammingError
+from clickhouse_connect.driver.exceptions import DatabaseError, DataError, ProgrammingError
 
 from ingestion.consumer.abstract import MessageRejected, Poison, Row, SinkResult
 from ingestion.consumer.schema import (
@@ -51,6 +51,12 @@ _INSERT_SETTINGS = {
 _CHECK_CHUNK = 5000
 # errors raised while serializing our own rows: retrying cannot help, the data is at fault
 _DATA_ERRORS = (DataError, ProgrammingError, TypeError, ValueError, OverflowError)
+# the server's codes for a value it cannot read into its column (it parses the documents):
+# CANNOT_PARSE_TEXT, CANNOT_PARSE_QUOTED_STRING, CANNOT_PARSE_INPUT_ASSERTION_FAILED,
+# CANNOT_PARSE_DATE, CANNOT_PARSE_DATETIME, TYPE_MISMATCH, ARGUMENT_OUT_OF_BOUND,
+# CANNOT_CONVERT_TYPE, CANNOT_PARSE_NUMBER, INCORRECT_DATA, TOO_LARGE_STRING_SIZE,
+# VALUE_IS_OUT_OF_RANGE_OF_DATA_TYPE, CANNOT_PARSE_UUID, CANNOT_PARSE_BOOL
+_REFUSED_CODES = frozenset({6, 26, 27, 38, 41, 53, 69, 70, 72, 117, 131, 321, 376, 467})
 
 
 def recipient_sha256(address: str) -> str:
@@ -217,6 +223,10 @@ class ClickHouseSink:
             )
         except _DATA_ERRORS:
             raise
+        except DatabaseError as exc:
+            if exc.code in _REFUSED_CODES:  # the data, not the server: isolate and dead-letter
+                raise DataError(str(exc).strip().splitlines()[0], code=exc.code) from exc
+            raise self._transient(f"insert into {table}", exc) from exc
         except Exception as exc:
             raise self._transient(f"insert into {table}", exc) from exc
 
