@@ -24,6 +24,15 @@ from tests.pipelines.conftest import (  # noqa: F401  (fixtures)
 )
 
 PROJECT = Path(__file__).resolve().parents[2] / "dbt_project"
+# the columns tests write straight into the raw tables the models read (events, raw_emails)
+EVENT_COLUMNS = [
+    "event_id", "type", "timestamp", "provider", "email_record_id", "account_id", "campaign_id",
+    "contact_id", "recipient_domain", "bounce_type", "machine_open", "ingested_at",
+]  # fmt: skip
+LEDGER_COLUMNS = [
+    "email_record_id", "account_id", "campaign_id", "contact_id", "status", "esp",
+    "esp_message_id", "has_error", "queued_at", "sent_at", "_synced_at",
+]  # fmt: skip
 Dbt = Callable[..., None]
 
 

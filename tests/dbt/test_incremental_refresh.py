@@ -22,7 +22,7 @@ from clickhouse_connect.driver.client import Client
 from murmur.analytics.replication import ensure_tables
 from murmur.analytics.tables import SPECS
 from pipelines.lib.dbt.partitions import vars_args
-from tests.dbt.conftest import Dbt
+from tests.dbt.conftest import EVENT_COLUMNS, LEDGER_COLUMNS, Dbt
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -45,14 +45,6 @@ MARTS = {
     "dim_contacts": "contact_id",
     "dim_campaigns": "campaign_id",
 }
-EVENT_COLUMNS = [
-    "event_id", "type", "timestamp", "provider", "email_record_id", "account_id", "campaign_id",
-    "contact_id", "recipient_domain", "bounce_type", "machine_open", "ingested_at",
-]  # fmt: skip
-LEDGER_COLUMNS = [
-    "email_record_id", "account_id", "campaign_id", "contact_id", "status", "esp",
-    "esp_message_id", "has_error", "queued_at", "sent_at", "_synced_at",
-]  # fmt: skip
 
 
 def _build(dbt: Dbt, *args: str) -> None:

@@ -20,7 +20,7 @@ from clickhouse_connect.driver.client import Client
 from murmur.analytics.replication import ensure_tables
 from murmur.analytics.tables import SPECS
 from pipelines.lib.dbt.partitions import vars_args
-from tests.dbt.conftest import Dbt, dbt  # noqa: F401  (fixture)
+from tests.dbt.conftest import EVENT_COLUMNS, LEDGER_COLUMNS, Dbt, dbt  # noqa: F401  (fixture)
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -32,14 +32,6 @@ SYNCED = TODAY - 20 * D
 INGESTED = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
 MODELS = "+contact_engagement"  # and what it reads, not the other marts
 RUN_COLUMNS = {"built_at", "measured_at"}
-EVENT_COLUMNS = [
-    "event_id", "type", "timestamp", "provider", "email_record_id", "account_id", "campaign_id",
-    "contact_id", "recipient_domain", "bounce_type", "machine_open", "ingested_at",
-]  # fmt: skip
-LEDGER_COLUMNS = [
-    "email_record_id", "account_id", "campaign_id", "contact_id", "status", "esp",
-    "esp_message_id", "has_error", "queued_at", "sent_at", "_synced_at",
-]  # fmt: skip
 
 
 def _as_of(at: dt.datetime) -> dict[str, str]:
