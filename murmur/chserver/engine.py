@@ -143,11 +143,20 @@ class EngineConnection:
             raise from_engine(exc) from None
 
     def prepare(self, settings: Mapping[str, str], database: str | None) -> None:
-        """Make the connection's settings and database exactly what this request asks."""
-        for name in [k for k in self.applied if k not in settings]:
-            restore = self.base.get(name, "DEFAULT")
-            self._run(f"SET {name} = {restore}")
-            del self.applied[name]
+        """Make the connection's settings and database exactly what this request asks.
+
+        Every change (restores of the previous request's overrides, and this request's new
+        values) goes to the engine as one ``SET a = …, b = …``: each engine call has a fixed
+        cost (about 0.5 ms of server CPU for a SET), and a client that alternates two
+        settings sets (the consumer's inserts and its checks) used to pay one call per
+        setting per request. A failing SET applies none of its assignments, so ``applied``
+        changes only after it succeeded.
+        """
+        assignments: list[str] = []
+        restored = [k for k in self.applied if k not in settings]
+        for name in restored:
+            assignments.append(f"{name} = {self.base.get(name, 'DEFAULT')}")
+        changed: dict[str, str] = {}
         for name, value in settings.items():
             if self.applied.get(name) == value:
                 continue
@@ -160,10 +169,15 @@ class EngineConnection:
                     "'custom_' registered for user-defined settings",
                     "UNKNOWN_SETTING",
                 )
-            # If SET fails the connection keeps its previous value, which `applied` still
-            # records, so the next request restores it.
-            self._run(f"SET {name} = {sql_string(value)}")
-            self.applied[name] = value
+            assignments.append(f"{name} = {sql_string(value)}")
+            changed[name] = value
+        if assignments:
+            # If SET fails the connection keeps its previous values, which `applied` still
+            # records, so the next request restores them.
+            self._run("SET " + ", ".join(assignments))
+            for name in restored:
+                del self.applied[name]
+            self.applied.update(changed)
         wanted = database or self.base_db
         if wanted != self.current_db:
             self._run(f"USE {sql_identifier(wanted)}")

@@ -152,7 +152,11 @@ class ClickHouseSink:
             )
             try:
                 # raw: clickhouse-connect's query() scans long SQL texts with regexes
-                body = self.client().raw_query(sql, fmt="JSONCompactEachRow")
+                # the inserts' settings (they do not change a select's answer): the server
+                # then changes only the insert token between a check and an insert, in one SET
+                body = self.client().raw_query(
+                    sql, fmt="JSONCompactEachRow", settings=_INSERT_SETTINGS
+                )
             except MessageRejected:
                 raise
             except Exception as exc:

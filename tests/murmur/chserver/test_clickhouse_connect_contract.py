@@ -251,3 +251,18 @@ def test_a_malformed_content_length_is_a_client_error(ch_url: str) -> None:
     finally:
         conn.close()
     assert 400 <= status < 500
+
+
+def test_several_request_settings_are_applied_and_restored_together(
+    make_client: Callable[..., Client],
+) -> None:
+    # the server sends all of a request's setting changes to the engine as one SET
+    get = "SELECT getSetting('max_threads'), getSetting('max_block_size')"
+    session = make_client(session_id=f"s-{uuid.uuid4()}")
+    default = session.command(get)
+    assert session.command(get, settings={"max_threads": 1, "max_block_size": 100}) == ["1", "100"]
+    # one new value and one restore in the same request
+    assert session.command(get, settings={"max_threads": 1}) == ["1", default[1]]
+    with pytest.raises(DatabaseError):  # nothing of a failing request's SET is applied
+        session.command(get, settings={"max_block_size": 7, "max_threads": "abc"})
+    assert session.command(get) == default
