@@ -82,12 +82,15 @@ class App:
                 raise ChError(62, "Multi-statements are not allowed", "SYNTAX_ERROR")
             with ExitStack() as stack:
                 conn = self._connection(req, session_id, stack)
-                conn.prepare(req.settings, req.reserved.get("database") or None)
+                inline = st.data_insert and not st.insert_settings
+                clause = conn.prepare(req.settings, req.reserved.get("database") or None, inline)
                 if st.data_insert:
                     if st.format_name is None:  # read_statement sets it for data inserts
                         raise ChError(62, "INSERT with data needs a FORMAT", "SYNTAX_ERROR")
+                    # a new line: the head may end in a line comment
+                    insert_head = f"{sql_text}\nSETTINGS {clause}" if clause else sql_text
                     outcome = conn.insert(
-                        sql_text, st.format_name, _chain(data[st.data_offset :], body)
+                        insert_head, st.format_name, _chain(data[st.data_offset :], body)
                     )
                 else:
                     fmt = req.reserved.get("default_format") or DEFAULT_FORMAT

@@ -142,7 +142,9 @@ class EngineConnection:
         except Exception as exc:
             raise from_engine(exc) from None
 
-    def prepare(self, settings: Mapping[str, str], database: str | None) -> None:
+    def prepare(
+        self, settings: Mapping[str, str], database: str | None, inline: bool = False
+    ) -> str:
         """Make the connection's settings and database exactly what this request asks.
 
         Every change (restores of the previous request's overrides, and this request's new
@@ -151,6 +153,14 @@ class EngineConnection:
         settings sets (the consumer's inserts and its checks) used to pay one call per
         setting per request. A failing SET applies none of its assignments, so ``applied``
         changes only after it succeeded.
+
+        With ``inline`` (a data insert whose head has no SETTINGS clause) this request's new
+        values are not set on the connection but returned as ``a = …, b = …`` for the
+        insert's own SETTINGS clause: a per-insert setting (a deduplication token) then
+        costs no engine call, neither to set nor to restore on the next request.
+
+        Returns:
+            The SETTINGS clause body for the statement ("" when nothing is inline).
         """
         assignments: list[str] = []
         restored = [k for k in self.applied if k not in settings]
@@ -169,8 +179,12 @@ class EngineConnection:
                     "'custom_' registered for user-defined settings",
                     "UNKNOWN_SETTING",
                 )
-            assignments.append(f"{name} = {sql_string(value)}")
             changed[name] = value
+        clause = ""
+        if inline:
+            clause = ", ".join(f"{name} = {sql_string(v)}" for name, v in changed.items())
+            changed = {}
+        assignments += [f"{name} = {sql_string(v)}" for name, v in changed.items()]
         if assignments:
             # If SET fails the connection keeps its previous values, which `applied` still
             # records, so the next request restores them.
@@ -182,6 +196,7 @@ class EngineConnection:
         if wanted != self.current_db:
             self._run(f"USE {sql_identifier(wanted)}")
             self.current_db = wanted
+        return clause
 
     def note(self, st: Statement) -> None:
         """Record the session state a successful statement changed."""

@@ -142,6 +142,7 @@ class Statement:
         data_insert: ``INSERT ... FORMAT X`` whose data follows the text.
         insert_head_end: offset of the ``FORMAT`` keyword of a data insert.
         data_offset: offset where a data insert's payload starts.
+        insert_settings: a data insert's head has its own ``SETTINGS`` clause.
         incomplete: the text ended before the statement could be classified.
         multi: more than one statement.
         temporary: ``CREATE TEMPORARY TABLE``.
@@ -155,6 +156,7 @@ class Statement:
     data_insert: bool = False
     insert_head_end: int = 0
     data_offset: int = 0
+    insert_settings: bool = False
     incomplete: bool = False
     multi: bool = False
     temporary: bool = False
@@ -247,6 +249,8 @@ def classify(text: str, complete: bool = True) -> Statement:
                                 break
                             break
                     return _finish(st, text, toks, end)
+                if up == "SETTINGS":
+                    st.insert_settings = True
                 if up == "FORMAT":
                     name = next(it, None)
                     cut = name is not None and name.end == len(text)

@@ -6,7 +6,7 @@ import datetime as dt
 import http.client
 import uuid
 from collections.abc import Callable
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import pandas as pd
 import pyarrow as pa
@@ -266,3 +266,67 @@ def test_several_request_settings_are_applied_and_restored_together(
     with pytest.raises(DatabaseError):  # nothing of a failing request's SET is applied
         session.command(get, settings={"max_block_size": 7, "max_threads": "abc"})
     assert session.command(get) == default
+
+
+def test_insert_settings_apply_to_that_insert_only(
+    make_client: Callable[..., Client], database: str
+) -> None:
+    # a data insert's request settings travel in its own SETTINGS clause, not on the session
+    session = make_client(session_id=f"s-{uuid.uuid4()}")
+    session.command(
+        f"CREATE TABLE {database}.d (a UInt32) ENGINE MergeTree ORDER BY a"
+        " SETTINGS non_replicated_deduplication_window = 100"
+    )
+    for rows in (b"1\n", b"2\n", b"3\n"):  # the same token: the later inserts are dropped
+        session.raw_insert(
+            f"{database}.d", ["a"], rows, fmt="CSV", settings={"insert_deduplication_token": "t1"}
+        )
+    assert session.command(f"SELECT count() FROM {database}.d") == 1
+    assert session.command("SELECT getSetting('insert_deduplication_token')") == ""
+    session.raw_insert(f"{database}.d", ["a"], b"4\n", fmt="CSV")  # no token: stored
+    assert session.command(f"SELECT count() FROM {database}.d") == 2
+
+
+def test_insert_head_with_comment_or_settings_clause_keeps_request_settings(
+    ch_url: str, database: str
+) -> None:
+    def post(sql: str, data: bytes, **params: str) -> int:
+        parts = urlsplit(ch_url)
+        conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port or 8123)
+        try:
+            query = urlencode({"query": sql, **params})
+            conn.request("POST", f"/?{query}", body=data)
+            resp = conn.getresponse()
+            resp.read()
+            return resp.status
+        finally:
+            conn.close()
+
+    table = f"{database}.h"
+    assert (
+        post(
+            f"CREATE TABLE {table} (a UInt32) ENGINE MergeTree ORDER BY a"
+            " SETTINGS non_replicated_deduplication_window = 100",
+            b"",
+        )
+        == 200
+    )
+    token = {"insert_deduplication_token": "same"}
+    # the head ends in a line comment: the token must not be commented out
+    for value in (b"1\n", b"2\n"):
+        assert post(f"INSERT INTO {table} -- note\nFORMAT CSV", value, **token) == 200
+    # the head has its own SETTINGS clause: the request's token is set on the connection
+    for value in (b"3\n", b"4\n"):
+        sql = f"INSERT INTO {table} SETTINGS optimize_on_insert = 0 FORMAT CSV"
+        assert post(sql, value, insert_deduplication_token="other") == 200
+    assert clickhouse_count(ch_url, table) == 2
+
+
+def clickhouse_count(url: str, table: str) -> int:
+    parts = urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port or 8123)
+    try:
+        conn.request("POST", "/", body=f"SELECT count() FROM {table}".encode())
+        return int(conn.getresponse().read())
+    finally:
+        conn.close()
