@@ -36,7 +36,7 @@ _RESET_CODES = frozenset(
         KafkaError._FATAL,
     }
 )
-_POLL_INTERVAL = 0.002  # seconds between polls while deliveries are outstanding (linger 5 ms)
+_POLL_INTERVAL = 0.002  # seconds between polls while deliveries are outstanding (linger 10 ms)
 
 
 class _Batch:
@@ -85,11 +85,11 @@ class EventProducer:
                 "message.timeout.ms": int(ack_timeout * 1000) - 500,
                 "queue.buffering.max.messages": 500_000,
                 "queue.buffering.max.kbytes": 512 * 1024,
-                # many single-event requests share one produce request to the broker; 5 ms:
-                # 24 single-event requests in flight per producer (closed loop) went through
-                # 1.3-1.7k/s at 10 ms and 1.7-3.1k/s at 5 ms, at the same broker CPU per event
-                # (lz4 kept: uncompressed, Tansu spent more per event, not less)
-                "linger.ms": 5,
+                # many single-event requests share one produce request to the broker (fewer
+                # broker round trips and less CPU per event there); +10 ms per webhook at most.
+                # 5 ms answered a closed loop faster but the broker's CPU per SNS request rose
+                # (both measured on a loaded machine); lz4 kept: uncompressed, Tansu spent more.
+                "linger.ms": 10,
                 "error_cb": self._on_error,
                 **overrides,
             },
