@@ -22,6 +22,7 @@ def _serve(argv: list[str]) -> int:
     import uvicorn
 
     from ingestion.receiver.app import create_app
+    from ingestion.receiver.protocol import WebhookHttpProtocol
     from murmur.settings import SettingsError, get_settings
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
@@ -44,7 +45,7 @@ def _serve(argv: list[str]) -> int:
         host=host,
         port=port,
         loop="uvloop",
-        http="httptools",
+        http=WebhookHttpProtocol,  # uvicorn's httptools protocol, one write per webhook answer
         access_log=False,
         log_level="info",
         lifespan="on",

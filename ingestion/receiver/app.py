@@ -21,14 +21,13 @@ from ingestion.providers.detect import detect
 from ingestion.receiver.context import Context, build_context, check_settings
 from ingestion.receiver.dlq import dead_letter
 from ingestion.receiver.errors import BrokerUnavailable, WebhookError
-from ingestion.receiver.http import check_size, json_response, read_stream
+from ingestion.receiver.http import WEBHOOKS, check_size, json_response, read_stream
 from ingestion.receiver.producer import EventProducer, Record
 from ingestion.receiver.tracking_routes import Tracking
 from murmur.kafka import DLQ_TOPIC, EVENTS_TOPIC
 from murmur.settings import Settings
 
 log = logging.getLogger(__name__)
-WEBHOOKS = "/api/v1/webhooks/esp-events"
 _JSON_TYPE = (b"content-type", b"application/json")
 
 

@@ -11,6 +11,8 @@ from starlette.responses import Response
 
 from ingestion.receiver.errors import WebhookError
 
+WEBHOOKS = "/api/v1/webhooks/esp-events"  # the webhook paths: this and WEBHOOKS/{provider}
+
 
 def json_response(status: int, body: dict[str, Any]) -> Response:
     return Response(orjson.dumps(body), status_code=status, media_type="application/json")
