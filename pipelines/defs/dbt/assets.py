@@ -68,7 +68,9 @@ def _build(
             "build", *vars_args(variables or {}), *extra, *selection,
             project_dir=project_dir, profiles_dir=profiles, target=target,
         )  # fmt: skip
-        invocation = DbtInvocation(args, results_path=target / "run_results.json")
+        invocation = DbtInvocation(
+            args, results_path=target / "run_results.json", cache_dir=target.parent / "cache"
+        )
         yield from stream_asset_events(context, invocation, target)
         # reached only when the build succeeded
         if refresh:

@@ -84,6 +84,9 @@ class DbtInvocation:
     # where to write run_results.json when the args say --no-write-json (dbt_args does): dbt
     # would also write manifest.json, megabytes of every macro, on every run
     results_path: Path | None = None
+    # where dbt's JSON schemas and decoded partial parse are kept between processes
+    # (pipelines/lib/dbt/startup.py); None: dbt computes them as usual
+    cache_dir: Path | None = None
     errors: list[str] = field(default_factory=list)
     result: Any = None  # dbt's RunExecutionResult once done (None when dbt raised)
 
@@ -94,6 +97,10 @@ class DbtInvocation:
         from dbt_common.events.functions import msg_to_dict
 
         cheap_behavior_flag_source()
+        if self.cache_dir is not None:
+            from pipelines.lib.dbt import startup
+
+            startup.install(self.cache_dir)
         inbox: queue.SimpleQueue[dict[str, Any] | dbtRunnerResult] = queue.SimpleQueue()
 
         def callback(msg: EventMsg) -> None:
