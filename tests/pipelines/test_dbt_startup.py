@@ -74,3 +74,32 @@ def test_a_damaged_pickle_is_decoded_again_and_replaced(tmp_path: Path) -> None:
     assert type(pickle.loads(path.read_bytes())) is Manifest  # written again
     # other bytes, another file: a changed partial parse is never served an old manifest
     assert startup._manifest_file(data + b" ") != path
+
+
+def test_a_cached_template_renders_as_dbt_compiles_it_and_bad_syntax_still_fails(
+    tmp_path: Path,
+) -> None:
+    from dbt_common.clients import jinja
+    from dbt_common.exceptions import CompilationError
+
+    startup.install(tmp_path)
+    source = "{% set n = 3 %}select {{ n * x }}{% for i in [0, 1] %}, {{ i | string }}{% endfor %}"
+    fresh = startup._state["compile"](jinja.get_environment(), source)  # Jinja's own
+    first = jinja.get_template(source, {})  # compiled, written
+    files = list((tmp_path / "jinja").glob("*.code"))
+    assert len(files) == 1
+    second = jinja.get_template(source, {})  # read back
+    assert first.render({"x": 2}) == second.render({"x": 2}) == "select 6, 0, 1"
+    assert second.render({"x": 2}) == jinja.get_environment().template_class.from_code(
+        jinja.get_environment(), fresh, {}
+    ).render({"x": 2})
+    assert len(list((tmp_path / "jinja").glob("*.code"))) == 1  # a hit writes nothing
+    native = jinja.get_template("{{ 1 + 1 }}", {}, native=True)  # another environment
+    env = jinja.get_environment(native=True)
+    own = env.template_class.from_code(env, startup._state["compile"](env, "{{ 1 + 1 }}"), {})
+    assert native.render({}) == own.render({})
+    assert len(list((tmp_path / "jinja").glob("*.code"))) == 2
+    with pytest.raises(CompilationError):
+        jinja.get_template("select {{ 1 +", {})
+    files[0].write_bytes(b"damaged")
+    assert jinja.get_template(source, {}).render({"x": 1}) == "select 3, 0, 1"
