@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 
 DISTRIBUTIONS = ("dbt-core", "dbt-common", "dbt-adapters", "dbt-clickhouse", "mashumaro")
 KEEP_MANIFESTS = 8  # pickled manifests kept (one per target dir in use, and a spare)
+KEEP_TEMPLATES = 4096  # compiled templates kept (a refresh uses about 190, a full build 300)
 
 _state: dict[str, Any] = {}  # the cache dir and dbt's own functions, once installed
 
@@ -151,9 +152,20 @@ def cached_compile(
     code = _state["compile"](env, source, name, filename, raw, defer_init)
     try:
         _write_atomically(path, marshal.dumps(code))
+        _prune_templates(path.parent)
     except OSError as exc:
         log.debug("compiled template not cached: %s", exc)
     return code
+
+
+def _prune_templates(folder: Path) -> None:
+    """Past KEEP_TEMPLATES files (old projects' templates), drop the older half."""
+    files = list(folder.glob("*.code"))
+    if len(files) <= KEEP_TEMPLATES:
+        return
+    files.sort(key=lambda p: p.stat().st_mtime if p.exists() else 0.0)
+    for old in files[: len(files) // 2]:
+        old.unlink(missing_ok=True)
 
 
 # --- the saved partial parse ---------------------------------------------------------------
