@@ -27,6 +27,10 @@ unsubscribes). Then:
 Each build prints its slowest nodes (target/run_results.json). Targets: incremental <= 10 s and
 incremental / full <= 0.10. Exits 1 when one is missed. One run of each (a repetition of the
 full build takes minutes); `--reps` repeats the incremental.
+
+Diagnostics: each Dagster step also prints its process's CPU seconds (steadier than wall time
+on a shared machine), and with MURMUR_BENCH_PROFILE=FILE the refresh is profiled (cProfile:
+FILE for the run's thread, FILE.threadN for dbt's threads; `python -m pstats FILE`).
 """
 
 from __future__ import annotations
