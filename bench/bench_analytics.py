@@ -27,6 +27,10 @@ unsubscribes). Then:
 Each build prints its slowest nodes (target/run_results.json). Targets: incremental <= 10 s and
 incremental / full <= 0.10. Exits 1 when one is missed. One run of each (a repetition of the
 full build takes minutes); `--reps` repeats the incremental.
+
+Diagnostics: each Dagster step also prints its process's CPU seconds (steadier than wall time
+on a shared machine), and with MURMUR_BENCH_PROFILE=FILE the refresh is profiled (cProfile:
+FILE for the run's thread, FILE.threadN for dbt's threads; `python -m pstats FILE`).
 """
 
 from __future__ import annotations
@@ -208,8 +212,41 @@ def dagster_step(settings: Settings, which: str, partition: str | None = None) -
         raise SystemExit(f"the Dagster {which} step failed (exit {done.returncode})")
     timing = json.loads(lines[-1])
     slowest(target_dir(settings, timing["vars"] or None) / "run_results.json")
-    print(f"  (the step itself: {timing['step']:.2f} s; {timing['checks']} asset checks)")
+    print(f"  (the step itself: {timing['step']:.2f} s; {timing['checks']} asset checks;"
+          f" the run's process CPU: {timing['cpu']:.2f} s)")  # fmt: skip
     return float(timing["total"])
+
+
+@contextmanager
+def _profiled() -> Iterator[None]:
+    """Diagnostics: with MURMUR_BENCH_PROFILE=FILE, a cProfile of the refresh (every thread)."""
+    path = os.environ.get("MURMUR_BENCH_PROFILE")
+    if not path:
+        yield
+        return
+    import cProfile
+    import threading
+
+    profiles: list[cProfile.Profile] = []
+
+    def start_thread(*_: object) -> None:  # dbt runs in a worker thread
+        profile = cProfile.Profile()
+        profiles.append(profile)
+        profile.enable()
+
+    main = cProfile.Profile()
+    threading.setprofile(start_thread)
+    main.enable()
+    try:
+        yield
+    finally:
+        main.disable()
+        threading.setprofile(None)
+        for profile in profiles:
+            profile.disable()
+        main.dump_stats(path)
+        for i, profile in enumerate(profiles):
+            profile.dump_stats(f"{path}.thread{i}")
 
 
 def run_step(which: str, partition: str | None) -> int:
@@ -235,21 +272,23 @@ def run_step(which: str, partition: str | None) -> int:
             "analytics_refresh_dbt", selection=dbt_only, executor_def=dg.in_process_executor
         )
         resolved = dg.Definitions.merge(defs, dg.Definitions(jobs=[job])).resolve_job_def(job.name)
-        start = time.perf_counter()
-        result = resolved.execute_in_process(instance=instance)
+        start, cpu = time.perf_counter(), time.process_time()
+        with _profiled():
+            result = resolved.execute_in_process(instance=instance)
     else:
         daily = defs.resolve_job_def("analytics_daily_refresh")
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         result = daily.execute_in_process(instance=instance, partition_key=partition)
         day = dt.datetime.fromisoformat(f"{partition}T00:00:00+00:00")
         variables = partition_window_vars(day, day + dt.timedelta(days=1))
-    total = time.perf_counter() - start
+    total, cpu = time.perf_counter() - start, time.process_time() - cpu
     if not result.success:
         return 1
     stats = instance.get_run_step_stats(result.run_id)
     step = sum((s.end_time or 0) - (s.start_time or 0) for s in stats)
     checks = len(result.get_asset_check_evaluations())
-    print(json.dumps({"total": total, "step": step, "vars": variables, "checks": checks}))
+    timing = {"total": total, "cpu": cpu, "step": step, "vars": variables, "checks": checks}
+    print(json.dumps(timing))
     return 0
 
 

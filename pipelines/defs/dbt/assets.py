@@ -16,6 +16,7 @@ from pipelines.lib.dbt.runner import (
     asset_project,
     dagster_selection,
     dbt_args,
+    import_dbt_in_background,
     selected_unique_ids,
     stream_asset_events,
 )
@@ -48,6 +49,7 @@ def _build(
     dbt runs the project the assets were built from.
     """
     del dbt
+    import_dbt_in_background()  # overlaps the look-ups below
     settings = clickhouse.settings()
     profiles = write_profiles_dir(settings)
     project = asset_project(context) or dbt_project()  # a test's copy of the project, say
@@ -68,7 +70,9 @@ def _build(
             "build", *vars_args(variables or {}), *extra, *selection,
             project_dir=project_dir, profiles_dir=profiles, target=target,
         )  # fmt: skip
-        invocation = DbtInvocation(args, results_path=target / "run_results.json")
+        invocation = DbtInvocation(
+            args, results_path=target / "run_results.json", cache_dir=target.parent / "cache"
+        )
         yield from stream_asset_events(context, invocation, target)
         # reached only when the build succeeded
         if refresh:
