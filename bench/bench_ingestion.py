@@ -368,7 +368,7 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2, help="receiver worker processes")
     parser.add_argument("--consumers", type=int, default=2, help="consumer processes (--procs)")
     parser.add_argument("--batch-size", type=int, default=5000, help="consumer --batch-size")
-    parser.add_argument("--batch-ms", type=int, default=500, help="consumer --batch-time-ms")
+    parser.add_argument("--batch-ms", type=int, default=1000, help="consumer --batch-time-ms")
     parser.add_argument("--concurrency", type=int, default=48, help="SNS requests in flight")
     add_reps(parser)
     args = parser.parse_args()

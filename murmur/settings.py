@@ -78,7 +78,7 @@ class Settings(BaseSettings):
     consumer_group: str = Field(default="murmur-events", description="Kafka group: events.")
     feedback_group: str = Field(default="murmur-feedback", description="Kafka group: feedback.")
     consumer_batch_size: int = Field(default=5000, ge=1, le=1_000_000)
-    consumer_batch_time_ms: int = Field(default=500, ge=1, le=600_000)
+    consumer_batch_time_ms: int = Field(default=1000, ge=1, le=600_000)
     consumer_session_timeout_ms: int = Field(default=6000, ge=1000, le=300_000)
     consumer_heartbeat_interval_ms: int = Field(default=500, ge=100, le=60_000)
     soft_bounce_limit: int = Field(default=3, ge=1, description="Soft bounces before suppression.")
