@@ -103,3 +103,22 @@ def test_a_cached_template_renders_as_dbt_compiles_it_and_bad_syntax_still_fails
         jinja.get_template("select {{ 1 +", {})
     files[0].write_bytes(b"damaged")
     assert jinja.get_template(source, {}).render({"x": 1}) == "select 3, 0, 1"
+
+
+def test_a_dbt_whose_internals_moved_runs_without_the_caches(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Regression: install() reached into dbt-common (not pinned) unguarded; a renamed class
+    # would have failed every dbt run of every step before its first node
+    from dbt_common.clients import jinja
+    from dbt_common.dataclass_schema import dbtClassMixin
+
+    before = (dbtClassMixin.__dict__["json_schema"], jinja.MacroFuzzEnvironment.compile)
+    state = dict(startup._state)
+    monkeypatch.setattr(startup, "_state", {})  # as a new process
+    monkeypatch.delattr(jinja, "MacroFuzzEnvironment")
+    assert startup.install(tmp_path) is False
+    assert "dir" not in startup._state  # nothing routed through the caches
+    monkeypatch.undo()
+    assert (dbtClassMixin.__dict__["json_schema"], jinja.MacroFuzzEnvironment.compile) == before
+    assert startup._state == state

@@ -244,25 +244,36 @@ def cached_from_msgpack(cls: type, data: bytes, *args: Any, **kwargs: Any) -> An
     return manifest
 
 
-def install(cache_dir: Path) -> None:
+def install(cache_dir: Path) -> bool:
     """Route dbt's schema building and partial-parse decoding through caches in `cache_dir`.
 
-    Idempotent; the last directory given wins (one state dir per process in practice).
+    Idempotent; the last directory given wins (one state dir per process in practice). False,
+    with dbt left as it is, when dbt's internals are not where these caches expect them (a
+    newer dbt-common, which is not pinned): dbt then runs without the caches, not fails.
     """
-    from dbt.contracts.graph.manifest import Manifest
-    from dbt_common.clients.jinja import MacroFuzzEnvironment
-    from dbt_common.dataclass_schema import dbtClassMixin
+    try:
+        from dbt.contracts.graph.manifest import Manifest
+        from dbt_common.clients.jinja import MacroFuzzEnvironment
+        from dbt_common.dataclass_schema import dbtClassMixin
 
+        json_schema = dbtClassMixin.__dict__["json_schema"].__func__
+        compile_ = MacroFuzzEnvironment.compile
+    except (ImportError, AttributeError, KeyError) as exc:
+        if not _state.get("warned"):
+            _state["warned"] = True
+            log.warning("dbt start-up caches not installed (dbt's internals moved): %r", exc)
+        return False
     _state["dir"] = str(cache_dir)
     _state.pop("schemas", None)  # another dir: read its file
     if "json_schema" not in _state:
-        _state["json_schema"] = dbtClassMixin.__dict__["json_schema"].__func__
+        _state["json_schema"] = json_schema
         ours: Callable[..., Any] = cached_json_schema
         dbtClassMixin.json_schema = classmethod(ours)  # type: ignore[method-assign,assignment]
         # dbt's two environments (text and native) are this class and a subclass of it
-        _state["compile"] = MacroFuzzEnvironment.compile
+        _state["compile"] = compile_
         MacroFuzzEnvironment.compile = cached_compile  # type: ignore[method-assign,assignment]
     _wrap_from_msgpack(Manifest)
+    return True
 
 
 def _wrap_from_msgpack(cls: type) -> None:
