@@ -59,12 +59,31 @@ def read_topic(
         consumer.close()
 
 
+def committed(bootstrap: str, group: str, topic: str = EVENTS_TOPIC) -> dict[int, int]:
+    """The group's committed offset per partition (read without joining the group)."""
+    consumer = Consumer(consumer_config(bootstrap, group))
+    try:
+        meta = consumer.list_topics(topic, timeout=10).topics[topic]
+        parts = [TopicPartition(topic, p) for p in sorted(meta.partitions)]
+        return {tp.partition: tp.offset for tp in consumer.committed(parts, timeout=10)}
+    finally:
+        consumer.close()
+
+
 def report_shortfall(
     bootstrap: str, settings: Settings, expected: int, consume_log: Path | None
 ) -> None:
     """Print where the events `events` lacks are (in the topic or not), and the consumer's
     offset-related log lines."""
     in_topic = read_topic(bootstrap)
+    ends: dict[int, set[int]] = {}
+    for partition, offset in in_topic.values():
+        ends.setdefault(partition, set()).add(offset)
+    for partition, offsets in sorted(ends.items()):
+        holes = len(set(range(max(offsets) + 1)) - offsets)
+        print(f"  topic partition {partition}: offsets 0-{max(offsets)}, {holes} missing; group "
+              f"committed {committed(bootstrap, settings.consumer_group).get(partition)}",
+              flush=True)  # fmt: skip
     client = get_client(settings)
     try:
         stored = {str(r[0]) for r in client.query("select event_id from events").result_rows}
