@@ -76,7 +76,7 @@ def produce(args: argparse.Namespace) -> None:
     started = time.monotonic()
     while i < args.messages:
         # a mix like the bench's: single-event posts and 1,000-event batches
-        burst = 1000 if rng.random() < args.burst_share else rng.randint(1, 20)
+        burst = 1000 if rng.random() < args.burst_share else rng.randint(1, args.max_burst)
         for _ in range(min(burst, args.messages - i)):
             key = str(rng.randint(1, 5000)).encode()
             value = json.dumps({"p": args.id, "i": i, "pad": "x" * 300}).encode()
@@ -256,6 +256,7 @@ def one_round(args: argparse.Namespace, bootstrap: str, work: Path, n: int) -> b
     prods = [
         _spawn("produce", [*common, "--id", str(p), "--messages", str(args.messages),
                            "--rate", str(args.rate), "--burst-share", str(args.burst_share),
+                           "--max-burst", str(args.max_burst),
                            "--out", str(work / f"p{n}-{p}.json")],
                work / f"p{n}-{p}.log")
         for p in range(args.producers)
@@ -346,6 +347,7 @@ def main() -> int:
     p.add_argument("--messages", type=int, required=True)
     p.add_argument("--rate", type=float, required=True)
     p.add_argument("--burst-share", type=float, default=0.3)
+    p.add_argument("--max-burst", type=int, default=20)
     c.add_argument("--group", required=True)
     c.add_argument("--stop", required=True)
     parser.add_argument("--messages", type=int, default=20_000, help="per producer")
@@ -358,6 +360,7 @@ def main() -> int:
         default=0.3,
         help="share of sends that are 1,000-message bursts (else 1-20)",
     )
+    parser.add_argument("--max-burst", type=int, default=20, help="largest small burst")
     parser.add_argument("--settle", type=float, default=5.0)
     parser.add_argument("--nice-broker", type=int, default=0, help="renice Tansu (e.g. 19)")
     parser.add_argument("--rejoin", action=argparse.BooleanOptionalAction, default=True)

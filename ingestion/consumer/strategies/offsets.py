@@ -67,9 +67,18 @@ class OffsetTracker:
             self.expected.pop(tp, None)
 
     def on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        """The rebalance callback: each partition's fetch starts at its committed offset."""
+        """Rebalance callback: expect the committed offset, or the log start without one.
+
+        (`auto.offset.reset=earliest`: a partition without a committed offset starts there.)
+        """
         try:
             committed = consumer.committed(partitions, timeout=5.0)
+            for tp in committed:
+                if tp.offset < 0:
+                    low, _high = consumer.get_watermark_offsets(
+                        TopicPartition(tp.topic, tp.partition), timeout=5.0
+                    )
+                    tp.offset = low
         except KafkaException as exc:
             log.warning("cannot read the committed offsets on assignment: %s", exc)
             committed = partitions  # unknown: the first message of each sets its offset
