@@ -73,6 +73,7 @@ class StreamProcessor:
 
     def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         revoked = {(tp.topic, tp.partition) for tp in partitions}
+        log.info("%s: revoked %s", self.role, " ".join(f"{t}[{p}]" for t, p in sorted(revoked)))
         for tp in revoked:
             self.offsets.revoked(tp)
         self.batcher.drop_partitions(revoked)

@@ -82,6 +82,10 @@ class OffsetTracker:
         except KafkaException as exc:
             log.warning("cannot read the committed offsets on assignment: %s", exc)
             committed = partitions  # unknown: the first message of each sets its offset
+        log.info(
+            "assigned %s",
+            " ".join(f"{tp.topic}[{tp.partition}]@{tp.offset}" for tp in committed) or "nothing",
+        )
         for tp in committed:
             self.assigned((tp.topic, tp.partition), tp.offset)
 
