@@ -40,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 
 from ingestion.consumer.config import ConsumerConfig
+from ingestion.consumer.strategies.offsets import OffsetCounters, OffsetTracker
 from murmur.kafka import consumer_config, ensure_topics, producer_config
 from murmur.stack.manager import Stack
 
@@ -117,7 +118,11 @@ def consume(args: argparse.Namespace) -> None:
     consumer = Consumer(conf)
     expected: dict[int, int] = {}
 
+    tracker = OffsetTracker(counters=OffsetCounters()) if args.defend else None
+
     def on_assign(c: Consumer, parts: list[TopicPartition]) -> None:
+        if tracker is not None:
+            tracker.on_assign(c, parts)
         committed = c.committed(parts, timeout=5)
         note("assign " + " ".join(f"{tp.partition}@{tp.offset}" for tp in committed))
         for tp in committed:
@@ -128,6 +133,9 @@ def consume(args: argparse.Namespace) -> None:
 
     def on_revoke(_c: Consumer, parts: list[TopicPartition]) -> None:
         note("revoke " + " ".join(str(tp.partition) for tp in parts))
+        for tp in parts:
+            if tracker is not None:
+                tracker.revoked((tp.topic, tp.partition))
         for tp in parts:
             expected.pop(tp.partition, None)
 
@@ -144,6 +152,18 @@ def consume(args: argparse.Namespace) -> None:
                     note(f"error {err}")
                 continue
             p, o = msg.partition() or 0, msg.offset() or 0
+            if tracker is not None:  # the consumer's defence (strategies/offsets.py)
+                tp = (args.topic, p)
+                due = tracker.expected.get(tp)
+                if due is not None and due != o:
+                    if tracker.reread(consumer, tp, o):
+                        continue
+                elif tracker.holes_open:
+                    before = tracker.counters.late_batches
+                    tracker.arrived(tp)
+                    if tracker.counters.late_batches > before:
+                        note(f"late batch p{p} at {o} (re-read)")
+                tracker.expected[tp] = o + 1
             want = expected.get(p)
             if want is not None and o != want:
                 note(f"{'gap' if o > want else 'rewind'} p{p} expected {want} got {o}")
@@ -247,8 +267,9 @@ def one_round(args: argparse.Namespace, bootstrap: str, work: Path, n: int) -> b
     group = f"probe-group-{n}"
     stop = work / f"stop-{n}"
     common = ["--bootstrap", bootstrap, "--topic", topic]
+    defend = ["--defend"] if args.defend else []
     cons = [
-        _spawn("consume", [*common, "--group", group, "--id", str(c), "--stop", str(stop),
+        _spawn("consume", [*common, *defend, "--group", group, "--id", str(c), "--stop", str(stop),
                            "--out", str(work / f"c{n}-{c}.jsonl")], work / f"c{n}-{c}.log")
         for c in range(2)
     ]  # fmt: skip
@@ -266,7 +287,7 @@ def one_round(args: argparse.Namespace, bootstrap: str, work: Path, n: int) -> b
         cons[1].terminate()  # SIGTERM: close() is not reached; the member times out
         cons[1].wait()
         cons.append(
-            _spawn("consume", [*common, "--group", group, "--id", "2", "--stop", str(stop),
+            _spawn("consume", [*common, *defend, "--group", group, "--id", "2", "--stop", str(stop),
                                "--out", str(work / f"c{n}-2.jsonl")], work / f"c{n}-2.log")
         )  # fmt: skip
     for p in prods:
@@ -350,6 +371,7 @@ def main() -> int:
     p.add_argument("--max-burst", type=int, default=20)
     c.add_argument("--group", required=True)
     c.add_argument("--stop", required=True)
+    c.add_argument("--defend", action="store_true")
     parser.add_argument("--messages", type=int, default=20_000, help="per producer")
     parser.add_argument("--rate", type=float, default=5000, help="messages/s per producer")
     parser.add_argument("--rounds", type=int, default=1)
@@ -361,6 +383,9 @@ def main() -> int:
         help="share of sends that are 1,000-message bursts (else 1-20)",
     )
     parser.add_argument("--max-burst", type=int, default=20, help="largest small burst")
+    parser.add_argument(
+        "--defend", action="store_true", help="consumers re-read holes as ours does"
+    )
     parser.add_argument("--settle", type=float, default=5.0)
     parser.add_argument("--nice-broker", type=int, default=0, help="renice Tansu (e.g. 19)")
     parser.add_argument("--rejoin", action=argparse.BooleanOptionalAction, default=True)
