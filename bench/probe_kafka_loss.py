@@ -145,6 +145,7 @@ def consume(args: argparse.Namespace) -> None:
     batch: list[tuple[int, int, str]] = []
     batch_started = time.monotonic()
     while not stop.exists():
+        reread: set[tuple[str, int]] = set()  # as the processor: one seek per partition a poll
         for msg in consumer.consume(num_messages=5000, timeout=0.1):
             err = msg.error()
             if err is not None:
@@ -156,7 +157,8 @@ def consume(args: argparse.Namespace) -> None:
                 tp = (args.topic, p)
                 due = tracker.expected.get(tp)
                 if due is not None and due != o:
-                    if tracker.reread(consumer, tp, o):
+                    if tp in reread or tracker.reread(consumer, tp, o):
+                        reread.add(tp)
                         continue
                 elif tracker.holes_open:
                     before = tracker.counters.late_batches

@@ -28,7 +28,11 @@ from confluent_kafka import Consumer, KafkaException, TopicPartition
 log = logging.getLogger("ingestion.consumer")
 
 TP = tuple[str, int]
-GAP_WAIT_S = 5.0  # how long a hole is re-read before it is accepted
+# How long a hole is re-read before it is accepted. Long: giving up loses what the broker
+# stores late (a probe saw a hole fill 222 ms late, another not within 5 s on a starved broker),
+# while a hole that never fills (a store that failed; nothing acknowledged) stalls one partition
+# once for this long.
+GAP_WAIT_S = 30.0
 
 
 class Counters(Protocol):
