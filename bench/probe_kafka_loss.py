@@ -172,6 +172,8 @@ def consume(args: argparse.Namespace) -> None:
             expected[p] = o + 1
             batch.append((p, o, (msg.value() or b"").decode()))
             offsets[p] = o + 1
+        if tracker is not None and tracker.holes_open:
+            tracker.retry_holes(consumer)
         if offsets and time.monotonic() - batch_started > 0.3:
             time.sleep(0.02)  # the insert
             write("seen", batch)

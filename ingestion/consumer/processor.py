@@ -104,6 +104,8 @@ class StreamProcessor:
                 raws = self.consumer.consume(num_messages=min(room, 10_000), timeout=0.1)
                 phases.done("poll")
                 self._take(raws)
+                if self.offsets.holes_open:
+                    self.offsets.retry_holes(self.consumer)
                 phases.done("validate")
                 # full, old enough, or the topic went quiet (a poll found nothing for 100 ms):
                 # the end of a burst is stored now rather than after the batch time

@@ -33,6 +33,11 @@ TP = tuple[str, int]
 # while a hole that never fills (a store that failed; nothing acknowledged) stalls one partition
 # once for this long.
 GAP_WAIT_S = 30.0
+# A seek restarts the partition's fetch and voids the one in flight: while messages fetched
+# before it still come in, seeking again on each of them would keep voiding the re-read. They
+# are dropped, and the seek repeated only after this long without the missing offset.
+RESEEK_S = 0.5
+DROP = -1  # `unexpected`: drop the message, the seek back is under way
 
 
 class Counters(Protocol):
@@ -53,10 +58,11 @@ class OffsetTracker:
     """The offset each assigned partition's next message must have."""
 
     wait_s: float = GAP_WAIT_S
+    reseek_s: float = RESEEK_S
     expected: dict[TP, int] = field(default_factory=dict)
     counters: Counters = field(default_factory=OffsetCounters)
-    # partition → (the missing offset, when the hole was first seen)
-    _holes: dict[TP, tuple[int, float]] = field(default_factory=dict)
+    # partition → [the missing offset, when the hole was first seen, when last sought back]
+    _holes: dict[TP, list[float]] = field(default_factory=dict)
 
     @property
     def holes_open(self) -> bool:
@@ -101,11 +107,27 @@ class OffsetTracker:
         back = self.unexpected(tp, offset)
         if back is None:
             return False
+        if back == DROP:
+            return True
         try:
             consumer.seek(TopicPartition(tp[0], tp[1], back))
         except KafkaException as exc:  # the hole stays open: the next message tries again
             log.warning("cannot seek %s[%d] to %d: %s", tp[0], tp[1], back, exc)
         return True
+
+    def retry_holes(self, consumer: Consumer, now: float | None = None) -> None:
+        """Seek back again to each hole not sought for `reseek_s`.
+
+        The processor's loop calls this while holes are open: no message may come to do it.
+        """
+        now = time.monotonic() if now is None else now
+        for tp, hole in self._holes.items():
+            if now - hole[2] >= self.reseek_s:
+                hole[2] = now
+                try:
+                    consumer.seek(TopicPartition(tp[0], tp[1], int(hole[0])))
+                except KafkaException as exc:
+                    log.warning("cannot seek %s[%d] to %d: %s", tp[0], tp[1], hole[0], exc)
 
     def revoked(self, tp: TP) -> None:
         self.expected.pop(tp, None)
@@ -115,7 +137,8 @@ class OffsetTracker:
         """Judge a message whose offset is not the expected one (`expected[tp]` is set).
 
         Returns the offset to seek back to (drop this message and the rest of its partition
-        in hand), or None to take it (`expected` then moves past it).
+        in hand), DROP (drop it, a seek back is under way), or None to take it (`expected` then
+        moves past it).
         """
         want = self.expected[tp]
         now = time.monotonic() if now is None else now
@@ -131,7 +154,7 @@ class OffsetTracker:
             return None
         hole = self._holes.get(tp)
         if hole is None or hole[0] != want:
-            self._holes[tp] = (want, now)
+            self._holes[tp] = [want, now, now]
             log.warning(
                 "%s[%d]: offsets %d-%d missing (next message at %d): the broker served a "
                 "later batch first; re-reading from %d",
@@ -139,6 +162,9 @@ class OffsetTracker:
             )  # fmt: skip
             return want
         if now - hole[1] < self.wait_s:
+            if now - hole[2] < self.reseek_s:
+                return DROP
+            hole[2] = now
             return want
         del self._holes[tp]
         self.counters.skipped_offsets += offset - want
@@ -158,5 +184,5 @@ class OffsetTracker:
             now = time.monotonic() if now is None else now
             log.warning(
                 "%s[%d]: offset %d arrived %.0f ms late on re-reading (nothing skipped)",
-                tp[0], tp[1], hole[0], (now - hole[1]) * 1000,
+                tp[0], tp[1], int(hole[0]), (now - hole[1]) * 1000,
             )  # fmt: skip

@@ -20,7 +20,7 @@ from ingestion.consumer.config import ConsumerConfig
 from ingestion.consumer.processor import StreamProcessor
 from ingestion.consumer.strategies.enrich import Enricher
 from ingestion.consumer.strategies.insert import ClickHouseSink
-from ingestion.consumer.strategies.offsets import OffsetTracker
+from ingestion.consumer.strategies.offsets import DROP, OffsetTracker
 from murmur.kafka import consumer_config, ensure_topics, producer_config
 from murmur.net import wait_until
 from murmur.settings import get_settings
@@ -40,9 +40,12 @@ def test_contiguous_offsets_need_no_judgement() -> None:
 def test_a_hole_is_re_read_until_it_fills() -> None:
     tracker = OffsetTracker(wait_s=5.0)
     tracker.assigned(TP, 10)
-    # offset 14 came where 10 was due: seek back to 10, again while within the wait
+    # offset 14 came where 10 was due: seek back to 10; messages fetched before the seek are
+    # dropped without seeking again (that would void the re-read); after 0.5 s, seek again
     assert tracker.unexpected(TP, 14, now=100.0) == 10
+    assert tracker.unexpected(TP, 15, now=100.1) == DROP
     assert tracker.unexpected(TP, 14, now=101.0) == 10
+    assert tracker.unexpected(TP, 14, now=101.2) == DROP
     assert tracker.holes_open
     tracker.arrived(TP, now=101.5)  # offset 10 came on re-reading
     assert not tracker.holes_open
