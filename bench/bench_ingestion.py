@@ -37,13 +37,14 @@ import gc
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,7 @@ from cryptography.x509.oid import NameOID
 from bench import bench_consumer as bc
 from bench.common import REPO, Target, add_reps, interleave, median, report
 from bench.ingestion_cpu import CpuMeter, describe
+from bench.ingestion_diag import offset_counters, report_shortfall
 from ingestion.providers.sns import string_to_sign
 from murmur.clickhouse import get_client
 from murmur.db.engine import make_engine
@@ -204,6 +206,8 @@ class Path_:
     def __init__(self, url: str, settings: Settings, concurrency: int) -> None:
         self.url, self.settings, self.concurrency = url, settings, concurrency
         self.client: Any = None
+        # called with the expected count before a shortfall ends the run (diagnostics)
+        self.on_short: Callable[[int], None] | None = None
 
     def count(self) -> int:
         if self.client is None:
@@ -219,6 +223,8 @@ class Path_:
             except Exception:  # the consumer creates the database on its first batch
                 self.client = None
             time.sleep(0.05)  # each count is a query the ClickHouse server pays for
+        if self.on_short is not None:
+            self.on_short(expected)
         raise SystemExit(f"events holds {self.count()} rows, expected {expected}")
 
     def frame(self, path: str, requests: list[Request]) -> list[bytes]:
@@ -370,6 +376,9 @@ def main() -> int:
     parser.add_argument("--batch-size", type=int, default=5000, help="consumer --batch-size")
     parser.add_argument("--batch-ms", type=int, default=1000, help="consumer --batch-time-ms")
     parser.add_argument("--concurrency", type=int, default=48, help="SNS requests in flight")
+    parser.add_argument(
+        "--keep-logs", type=Path, help="copy the receiver's, consumer's and stack's logs here"
+    )
     add_reps(parser)
     args = parser.parse_args()
     print(f"load average at start: {os.getloadavg()}", flush=True)
@@ -390,6 +399,12 @@ def main() -> int:
             return measure(args, state, env_urls, pids)
         finally:
             stack.down()
+            if args.keep_logs is not None:
+                for log in state.rglob("*.log"):
+                    dest = args.keep_logs / log.relative_to(state)
+                    dest.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copy(log, dest)
+                print(f"logs kept in {args.keep_logs}", flush=True)
 
 
 def measure(
@@ -417,6 +432,8 @@ def measure(
         clickhouse_url=urls["MURMUR_CLICKHOUSE_URL"], clickhouse_database=DATABASE
     )
     path = Path_(f"http://127.0.0.1:{port}", settings, args.concurrency)
+    bootstrap, consume_log = urls["MURMUR_KAFKA_BOOTSTRAP_SERVERS"], state / "consume.log"
+    path.on_short = lambda expected: report_shortfall(bootstrap, settings, expected, consume_log)
     with (
         process([*serve, "--workers", str(args.workers)], env, state / "serve.log", port) as rcv,
         process(consume, env, state / "consume.log", None) as cns,
@@ -458,6 +475,9 @@ def measure(
     phases = [ln for ln in (state / "consume.log").read_text().splitlines() if "phase sec" in ln]
     for line in phases[-args.consumers :]:
         print("  consumer " + line.split(": ", 1)[-1], flush=True)
+    # holes in a partition's offsets that the consumer re-read (late_batches) or gave up on
+    for line in offset_counters(consume_log, args.consumers):
+        print("  consumer " + line, flush=True)
     print("consumer vs direct clickhouse-connect insert:", flush=True)
     ratio = consumer_ratio(urls, args.ratio_events, args.reps)
     print(f"load average at end: {os.getloadavg()}", flush=True)

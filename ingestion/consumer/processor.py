@@ -30,6 +30,7 @@ from ingestion.consumer.strategies.commit import commit
 from ingestion.consumer.strategies.decode import MAX_MESSAGE_BYTES, decode
 from ingestion.consumer.strategies.dlq import DeadLetters, row_message
 from ingestion.consumer.strategies.enrich import Enriched, Enricher
+from ingestion.consumer.strategies.offsets import OffsetTracker
 from ingestion.consumer.strategies.validate import fast_row, latest_allowed, model_row
 
 log = logging.getLogger("ingestion.consumer")
@@ -64,6 +65,7 @@ class StreamProcessor:
         self._enrich_pool = ThreadPoolExecutor(1, thread_name_prefix=f"{role}-enrich")
         self._pending: tuple[Batch, Future[None]] | None = None
         self.batcher = Batcher(config.batch_size, config.batch_time_s)
+        self.offsets = OffsetTracker(counters=self.stats)
         self.consumer = Consumer(config.kafka_consumer())
         self.dlq = DeadLetters(
             Producer(config.kafka_producer()), config.dlq_topic, f"consumer:{role}"
@@ -71,6 +73,9 @@ class StreamProcessor:
 
     def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         revoked = {(tp.topic, tp.partition) for tp in partitions}
+        log.info("%s: revoked %s", self.role, " ".join(f"{t}[{p}]" for t, p in sorted(revoked)))
+        for tp in revoked:
+            self.offsets.revoked(tp)
         self.batcher.drop_partitions(revoked)
         if self._pending is not None:
             for tp in revoked:
@@ -84,7 +89,12 @@ class StreamProcessor:
         if not self._retry(self.sink.prepare, "prepare"):
             self.close()
             return
-        self.consumer.subscribe([cfg.topic], on_revoke=self._on_revoke, on_lost=self._on_revoke)
+        self.consumer.subscribe(
+            [cfg.topic],
+            on_assign=self.offsets.on_assign,
+            on_revoke=self._on_revoke,
+            on_lost=self._on_revoke,
+        )
         next_report = time.monotonic() + cfg.stats_interval_s
         try:
             phases = self._loop_phases
@@ -94,6 +104,8 @@ class StreamProcessor:
                 raws = self.consumer.consume(num_messages=min(room, 10_000), timeout=0.1)
                 phases.done("poll")
                 self._take(raws)
+                if self.offsets.holes_open:
+                    self.offsets.retry_holes(self.consumer)
                 phases.done("validate")
                 # full, old enough, or the topic went quiet (a poll found nothing for 100 ms):
                 # the end of a burst is stored now rather than after the batch time
@@ -122,15 +134,27 @@ class StreamProcessor:
             batch.started = time.monotonic()
         latest = latest_allowed()
         offsets, rows = batch.offsets, batch.events
+        tracker = self.offsets
+        expected = tracker.expected
+        reread: set[tuple[str, int]] = set()  # partitions sought back: the rest in hand is stale
         taken = 0
         for raw in raws:
             if raw.error() is not None:
                 self._error(raw)
                 continue
-            value = raw.value() or b""
             topic, partition, offset = raw.topic() or "", raw.partition() or 0, raw.offset() or 0
+            tp = (topic, partition)
+            want = expected.get(tp)
+            if want != offset and want is not None:
+                if tp in reread or tracker.reread(self.consumer, tp, offset):
+                    reread.add(tp)
+                    continue
+            elif tracker.holes_open:
+                tracker.arrived(tp)
+            expected[tp] = offset + 1
+            value = raw.value() or b""
             taken += 1
-            offsets[(topic, partition)] = offset + 1
+            offsets[tp] = offset + 1
             row = fast_row(value, latest) if 0 < len(value) <= MAX_MESSAGE_BYTES else None
             if row is not None:
                 rows.append(row)

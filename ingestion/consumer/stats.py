@@ -28,6 +28,10 @@ class Stats:
     dead_lettered: int = 0
     batches: int = 0
     retries: int = 0
+    # holes in a partition's offsets (see strategies/offsets.py): re-read and found, given up
+    late_batches: int = 0
+    skipped_offsets: int = 0
+    rewinds: int = 0
     lag: int | None = None
     rate_per_s: float = 0.0
     # seconds per phase (poll, validate, enrich, check, insert, dlq, commit): CPU of the
@@ -46,7 +50,7 @@ class Stats:
         self.lag = consumer_lag(consumer)
         log.info(
             "%s: consumed=%d written=%d duplicates=%d unmatched=%d dlq=%d batches=%d "
-            "retries=%d lag=%s rate=%.0f/s",
+            "retries=%d late_batches=%d skipped_offsets=%d rewinds=%d lag=%s rate=%.0f/s",
             self.role,
             self.consumed,
             self.written,
@@ -55,6 +59,9 @@ class Stats:
             self.dead_lettered,
             self.batches,
             self.retries,
+            self.late_batches,
+            self.skipped_offsets,
+            self.rewinds,
             "?" if self.lag is None else self.lag,
             self.rate_per_s,
         )
