@@ -49,7 +49,7 @@ def _build(
     dbt runs the project the assets were built from.
     """
     del dbt
-    import_dbt_in_background()  # overlaps the look-ups below
+    importing = import_dbt_in_background()  # overlaps the look-ups below
     settings = clickhouse.settings()
     profiles = write_profiles_dir(settings)
     project = asset_project(context) or dbt_project()  # a test's copy of the project, say
@@ -62,6 +62,7 @@ def _build(
                 )
             if not selection:
                 context.log.info("dbt: nothing of the selection needs building again")
+                importing.join()
                 return
         else:
             selection, moved = dagster_selection(context)
@@ -73,6 +74,7 @@ def _build(
         invocation = DbtInvocation(
             args, results_path=target / "run_results.json", cache_dir=target.parent / "cache"
         )
+        importing.join()  # one import of dbt's package graph at a time (no half-built module)
         yield from stream_asset_events(context, invocation, target)
         # reached only when the build succeeded
         if refresh:

@@ -44,7 +44,12 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-DISTRIBUTIONS = ("dbt-core", "dbt-common", "dbt-adapters", "dbt-clickhouse", "mashumaro")
+# what the cached results depend on: dbt's own code, the schema builder, Jinja's compiler and
+# runtime (the compiled code calls into them), the semantic objects a manifest holds
+DISTRIBUTIONS = (
+    "dbt-core", "dbt-common", "dbt-adapters", "dbt-clickhouse", "mashumaro", "jinja2",
+    "markupsafe", "dbt-semantic-interfaces",
+)  # fmt: skip
 KEEP_MANIFESTS = 8  # pickled manifests kept (one per target dir in use, and a spare)
 KEEP_TEMPLATES = 4096  # compiled templates kept (a refresh uses about 190, a full build 300)
 
@@ -139,7 +144,8 @@ def cached_compile(
     """`Environment.compile`, its code object read from the cache when compiled before."""
     from dbt_common.clients import jinja
 
-    if raw or not isinstance(source, str) or jinja.MACRO_DEBUGGING or "dir" not in _state:
+    debugging = getattr(jinja, "MACRO_DEBUGGING", True)  # unknown: as if on (no cache)
+    if raw or not isinstance(source, str) or debugging or "dir" not in _state:
         return _state["compile"](env, source, name, filename, raw, defer_init)
     key = json.dumps([versions_key(), _environment_key(env), name, filename, defer_init, source])
     path = Path(_state["dir"]) / "jinja" / f"{hashlib.sha256(key.encode()).hexdigest()}.code"
