@@ -81,6 +81,13 @@ class Settings(BaseSettings):
     consumer_batch_time_ms: int = Field(default=1000, ge=1, le=600_000)
     consumer_session_timeout_ms: int = Field(default=6000, ge=1000, le=300_000)
     consumer_heartbeat_interval_ms: int = Field(default=500, ge=100, le=60_000)
+    consumer_hole_wait_s: float = Field(
+        default=30.0,
+        ge=0,
+        le=3600,
+        description="Seconds a hole in a partition's offsets is re-read before it is accepted "
+        "(0: no check, for a broker whose topics carry transactions or compaction).",
+    )
     soft_bounce_limit: int = Field(default=3, ge=1, description="Soft bounces before suppression.")
     soft_bounce_window_days: int = Field(default=7, ge=1, description="Soft-bounce window.")
 

@@ -22,6 +22,8 @@ class ConsumerConfig:
     # timeout: keep it short.
     session_timeout_ms: int = 6000
     heartbeat_interval_ms: int = 500
+    # how long a hole in a partition's offsets is re-read (strategies/offsets.py); 0: no check
+    hole_wait_s: float = 30.0
     retry_initial_s: float = 0.2
     retry_max_s: float = 5.0
     stats_interval_s: float = 10.0
@@ -35,6 +37,7 @@ class ConsumerConfig:
             "batch_time_s": settings.consumer_batch_time_ms / 1000,
             "session_timeout_ms": settings.consumer_session_timeout_ms,
             "heartbeat_interval_ms": settings.consumer_heartbeat_interval_ms,
+            "hole_wait_s": settings.consumer_hole_wait_s,
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)

@@ -65,7 +65,7 @@ class StreamProcessor:
         self._enrich_pool = ThreadPoolExecutor(1, thread_name_prefix=f"{role}-enrich")
         self._pending: tuple[Batch, Future[None]] | None = None
         self.batcher = Batcher(config.batch_size, config.batch_time_s)
-        self.offsets = OffsetTracker(counters=self.stats)
+        self.offsets = OffsetTracker(wait_s=config.hole_wait_s, counters=self.stats)
         self.consumer = Consumer(config.kafka_consumer())
         self.dlq = DeadLetters(
             Producer(config.kafka_producer()), config.dlq_topic, f"consumer:{role}"
@@ -135,7 +135,7 @@ class StreamProcessor:
         latest = latest_allowed()
         offsets, rows = batch.offsets, batch.events
         tracker = self.offsets
-        expected = tracker.expected
+        expected = tracker.expected if tracker.wait_s > 0 else {}  # 0: no hole check
         reread: set[tuple[str, int]] = set()  # partitions sought back: the rest in hand is stale
         taken = 0
         for raw in raws:

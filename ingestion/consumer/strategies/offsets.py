@@ -33,10 +33,15 @@ TP = tuple[str, int]
 # while a hole that never fills (a store that failed; nothing acknowledged) stalls one partition
 # once for this long.
 GAP_WAIT_S = 30.0
-# A seek restarts the partition's fetch and voids the one in flight: while messages fetched
-# before it still come in, seeking again on each of them would keep voiding the re-read. They
-# are dropped, and the seek repeated only after this long without the missing offset.
+# A seek restarts the partition's fetch and voids the one in flight. librdkafka drops what it
+# fetched before a seek (a version barrier per partition), so a message past the hole that
+# comes after a seek is the re-read's own answer: the hole is still there, seek again (at most
+# every MIN_RESEEK_S). Without any message, the loop seeks again after RESEEK_S, doubling up to
+# MAX_RESEEK_S: a starved broker whose fetch takes longer than the interval is not voided for
+# ever.
+MIN_RESEEK_S = 0.05
 RESEEK_S = 0.5
+MAX_RESEEK_S = 4.0
 DROP = -1  # `unexpected`: drop the message, the seek back is under way
 
 
@@ -61,7 +66,8 @@ class OffsetTracker:
     reseek_s: float = RESEEK_S
     expected: dict[TP, int] = field(default_factory=dict)
     counters: Counters = field(default_factory=OffsetCounters)
-    # partition → [the missing offset, when the hole was first seen, when last sought back]
+    # partition → [the missing offset, when the hole was first seen, when last sought back,
+    # the loop's current re-seek interval]
     _holes: dict[TP, list[float]] = field(default_factory=dict)
 
     @property
@@ -104,6 +110,9 @@ class OffsetTracker:
 
         True: drop it and the rest of its partition in hand; False: take it.
         """
+        if offset > self.expected[tp] and tp not in self._holes:
+            if self._below_log_start(consumer, tp, offset):
+                return False  # retention deleted them: nothing to wait for
         back = self.unexpected(tp, offset)
         if back is None:
             return False
@@ -115,15 +124,40 @@ class OffsetTracker:
             log.warning("cannot seek %s[%d] to %d: %s", tp[0], tp[1], back, exc)
         return True
 
+    def _below_log_start(self, consumer: Consumer, tp: TP, offset: int) -> bool:
+        """True when the missing offsets are below the partition's log start (retention).
+
+        A real Kafka deletes old segments: a consumer behind them jumps to the log start
+        (`auto.offset.reset=earliest`), a hole no re-read fills.
+        """
+        want = self.expected[tp]
+        try:
+            low, _high = consumer.get_watermark_offsets(
+                TopicPartition(tp[0], tp[1]), timeout=2.0, cached=False
+            )
+        except KafkaException as exc:
+            log.debug("no log start for %s[%d]: %s", tp[0], tp[1], exc)
+            return False
+        if low is None or want >= low:
+            return False
+        self.counters.skipped_offsets += offset - want
+        log.error(
+            "%s[%d]: offsets %d-%d are gone from the broker (its log starts at %d: retention "
+            "deleted them before this group read them); going on from %d",
+            tp[0], tp[1], want, offset - 1, low, offset,
+        )  # fmt: skip
+        return True
+
     def retry_holes(self, consumer: Consumer, now: float | None = None) -> None:
-        """Seek back again to each hole not sought for `reseek_s`.
+        """Seek back again to each hole not sought for its interval (doubling each time).
 
         The processor's loop calls this while holes are open: no message may come to do it.
         """
         now = time.monotonic() if now is None else now
         for tp, hole in self._holes.items():
-            if now - hole[2] >= self.reseek_s:
+            if now - hole[2] >= hole[3]:
                 hole[2] = now
+                hole[3] = min(hole[3] * 2, MAX_RESEEK_S)
                 try:
                     consumer.seek(TopicPartition(tp[0], tp[1], int(hole[0])))
                 except KafkaException as exc:
@@ -154,7 +188,7 @@ class OffsetTracker:
             return None
         hole = self._holes.get(tp)
         if hole is None or hole[0] != want:
-            self._holes[tp] = [want, now, now]
+            self._holes[tp] = [want, now, now, self.reseek_s]
             log.warning(
                 "%s[%d]: offsets %d-%d missing (next message at %d): the broker served a "
                 "later batch first; re-reading from %d",
@@ -162,9 +196,9 @@ class OffsetTracker:
             )  # fmt: skip
             return want
         if now - hole[1] < self.wait_s:
-            if now - hole[2] < self.reseek_s:
+            if now - hole[2] < MIN_RESEEK_S:
                 return DROP
-            hole[2] = now
+            hole[2] = now  # the re-read answered without the hole: ask again
             return want
         del self._holes[tp]
         self.counters.skipped_offsets += offset - want

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 import uuid
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -40,16 +41,63 @@ def test_contiguous_offsets_need_no_judgement() -> None:
 def test_a_hole_is_re_read_until_it_fills() -> None:
     tracker = OffsetTracker(wait_s=5.0)
     tracker.assigned(TP, 10)
-    # offset 14 came where 10 was due: seek back to 10; messages fetched before the seek are
-    # dropped without seeking again (that would void the re-read); after 0.5 s, seek again
+    # offset 14 came where 10 was due: seek back to 10; a message past the hole that comes
+    # after the seek is the re-read's answer (librdkafka drops what it fetched before a seek):
+    # seek again, at most every MIN_RESEEK_S
     assert tracker.unexpected(TP, 14, now=100.0) == 10
-    assert tracker.unexpected(TP, 15, now=100.1) == DROP
+    assert tracker.unexpected(TP, 15, now=100.01) == DROP
+    assert tracker.unexpected(TP, 14, now=100.1) == 10
+    assert tracker.unexpected(TP, 14, now=100.12) == DROP
     assert tracker.unexpected(TP, 14, now=101.0) == 10
-    assert tracker.unexpected(TP, 14, now=101.2) == DROP
     assert tracker.holes_open
     tracker.arrived(TP, now=101.5)  # offset 10 came on re-reading
     assert not tracker.holes_open
     assert (tracker.counters.late_batches, tracker.counters.skipped_offsets) == (1, 0)
+
+
+@pytest.mark.unit
+def test_without_messages_the_loop_seeks_again_less_and_less_often() -> None:
+    # Regression (review): the loop sought every 0.5 s whatever came back; on a starved broker
+    # whose fetch takes longer, every seek voided the re-read in flight until the wait ended
+    # and the hole was skipped. Now the interval doubles (0.5, 1, 2, 4 s at most).
+    seeks: list[int] = []
+
+    class Broker:  # the consumer's seek, recorded (no broker needed for the judgement)
+        def seek(self, partition: TopicPartition) -> None:
+            seeks.append(partition.offset)
+
+    tracker = OffsetTracker(wait_s=30.0)
+    tracker.assigned(TP, 10)
+    assert tracker.unexpected(TP, 14, now=100.0) == 10
+    consumer: Any = Broker()
+    times = [100.0 + t / 10 for t in range(1, 120)]  # the loop, every 0.1 s for 12 s
+    sought_at = []
+    for now in times:
+        before = len(seeks)
+        tracker.retry_holes(consumer, now=now)
+        if len(seeks) > before:
+            sought_at.append(round(now - 100.0, 1))
+    assert seeks == [10] * len(sought_at)
+    assert sought_at == [0.5, 1.5, 3.5, 7.5, 11.5]
+
+
+@pytest.mark.unit
+def test_a_hole_below_the_log_start_is_taken_at_once_and_counted() -> None:
+    # Regression (review): on a real Kafka, retention deletes old segments; a group behind
+    # them jumps to the log start, a hole no re-read fills: it stalled 30 s, then was
+    # reported as a broker skip
+    class Broker:
+        def get_watermark_offsets(self, _tp: TopicPartition, **_kw: Any) -> tuple[int, int]:
+            return 40, 100  # the log starts at 40
+
+        def seek(self, _partition: TopicPartition) -> None:
+            raise AssertionError("nothing to re-read below the log start")
+
+    consumer: Any = Broker()
+    tracker = OffsetTracker()
+    tracker.assigned(TP, 10)
+    assert tracker.reread(consumer, TP, 40) is False  # take offset 40
+    assert not tracker.holes_open and tracker.counters.skipped_offsets == 30
 
 
 @pytest.mark.unit
@@ -160,3 +208,12 @@ def test_the_processor_waits_out_a_hole_that_never_fills_and_loses_nothing(
     # every message taken once although the ones past the hole were fetched many times
     assert processor.stats.consumed == 3
     assert processor.stats.skipped_offsets == 1 and processor.stats.late_batches == 0
+
+
+@pytest.mark.unit
+def test_the_hole_check_is_a_setting_and_zero_turns_it_off() -> None:
+    settings = get_settings(kafka_bootstrap_servers="127.0.0.1:1", consumer_hole_wait_s=0)
+    config = ConsumerConfig.from_settings(settings, "g")
+    assert config.hole_wait_s == 0
+    defaults = ConsumerConfig.from_settings(get_settings(kafka_bootstrap_servers="h:1"), "g")
+    assert defaults.hole_wait_s == 30.0
