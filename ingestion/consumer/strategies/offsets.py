@@ -128,7 +128,9 @@ class OffsetTracker:
         """True when the missing offsets are below the partition's log start (retention).
 
         A real Kafka deletes old segments: a consumer behind them jumps to the log start
-        (`auto.offset.reset=earliest`), a hole no re-read fills.
+        (`auto.offset.reset=earliest`), a hole no re-read fills. When the message came past
+        the log start, only the offsets below it are gone: the expected offset moves to the
+        log start and the rest is a hole like any other (False).
         """
         want = self.expected[tp]
         try:
@@ -140,13 +142,15 @@ class OffsetTracker:
             return False
         if low is None or want >= low:
             return False
-        self.counters.skipped_offsets += offset - want
+        gone = min(offset, low)
+        self.counters.skipped_offsets += gone - want
         log.error(
             "%s[%d]: offsets %d-%d are gone from the broker (its log starts at %d: retention "
             "deleted them before this group read them); going on from %d",
-            tp[0], tp[1], want, offset - 1, low, offset,
+            tp[0], tp[1], want, gone - 1, low, gone,
         )  # fmt: skip
-        return True
+        self.expected[tp] = gone
+        return offset <= low
 
     def retry_holes(self, consumer: Consumer, now: float | None = None) -> None:
         """Seek back again to each hole not sought for its interval (doubling each time).

@@ -101,6 +101,25 @@ def test_a_hole_below_the_log_start_is_taken_at_once_and_counted() -> None:
 
 
 @pytest.mark.unit
+def test_a_hole_that_starts_below_the_log_start_is_re_read_from_the_log_start() -> None:
+    seeks: list[int] = []
+
+    class Broker:
+        def get_watermark_offsets(self, _tp: TopicPartition, **_kw: Any) -> tuple[int, int]:
+            return 40, 100
+
+        def seek(self, partition: TopicPartition) -> None:
+            seeks.append(partition.offset)
+
+    consumer: Any = Broker()
+    tracker = OffsetTracker()
+    tracker.assigned(TP, 10)
+    # offset 45 came: 10-39 are gone (retention), 40-44 may still come: re-read from 40
+    assert tracker.reread(consumer, TP, 45) is True
+    assert seeks == [40] and tracker.holes_open and tracker.counters.skipped_offsets == 30
+
+
+@pytest.mark.unit
 def test_a_hole_that_never_fills_is_accepted_after_the_wait_and_counted() -> None:
     tracker = OffsetTracker(wait_s=5.0)
     tracker.assigned(TP, 10)
