@@ -4,7 +4,8 @@ On a shortfall the bench reads the events topic back from offset 0 with a fresh 
 compares its event ids with ClickHouse's: an id in the topic but not in `events` was stored by
 the broker and skipped or dropped on the consumer's side (its partition and offset are printed,
 with the consumer's log lines about offsets and rebalances); fewer distinct ids in the topic
-than events sent means the broker never stored an acknowledged one.
+than events sent means the broker never stored an acknowledged one. An id the topic holds at
+more than one offset (a producer retry, a webhook posted again) is listed with every offset.
 """
 
 from __future__ import annotations
@@ -28,10 +29,13 @@ _OFFSET_LINES = re.compile(
 )
 
 
+Where = tuple[int, int]  # (partition, offset)
+
+
 def read_topic(
     bootstrap: str, topic: str = EVENTS_TOPIC, idle_s: float = 3.0
-) -> dict[str, tuple[int, int]]:
-    """event_id → (partition, offset) of every message on `topic`, read from offset 0."""
+) -> dict[str, list[Where]]:
+    """event_id → every (partition, offset) holding it on `topic`, read from offset 0."""
     consumer = Consumer(
         consumer_config(bootstrap, f"bench-diag-{uuid.uuid4().hex[:8]}",
                         **{"isolation.level": "read_uncommitted"})
@@ -39,7 +43,7 @@ def read_topic(
     try:
         meta = consumer.list_topics(topic, timeout=10).topics[topic]
         consumer.assign([TopicPartition(topic, p, 0) for p in meta.partitions])
-        found: dict[str, tuple[int, int]] = {}
+        found: dict[str, list[Where]] = {}
         quiet = time.monotonic()
         # until nothing came for `idle_s`: the broker's high watermark can lag its log end
         while time.monotonic() - quiet < idle_s:
@@ -51,7 +55,7 @@ def read_topic(
                     event_id = str(json.loads(msg.value() or b"{}")["event_id"])
                 except (ValueError, KeyError, TypeError):
                     continue
-                found.setdefault(event_id, (msg.partition() or 0, msg.offset() or 0))
+                found.setdefault(event_id, []).append((msg.partition() or 0, msg.offset() or 0))
             if messages:
                 quiet = time.monotonic()
         return found
@@ -70,18 +74,29 @@ def committed(bootstrap: str, group: str, topic: str = EVENTS_TOPIC) -> dict[int
         consumer.close()
 
 
+def partition_holes(in_topic: dict[str, list[Where]]) -> dict[int, tuple[int, int]]:
+    """partition → (highest offset, offsets below it holding no event) of `read_topic`'s map."""
+    seen: dict[int, set[int]] = {}
+    for places in in_topic.values():
+        for partition, offset in places:
+            seen.setdefault(partition, set()).add(offset)
+    return {p: (max(o), max(o) + 1 - len(o)) for p, o in sorted(seen.items())}
+
+
+def duplicated(in_topic: dict[str, list[Where]]) -> list[tuple[str, list[Where]]]:
+    """The ids on more than one offset, each with all its offsets in order, by first offset."""
+    dups = [(eid, sorted(places)) for eid, places in in_topic.items() if len(places) > 1]
+    return sorted(dups, key=lambda item: item[1][0])
+
+
 def report_shortfall(
     bootstrap: str, settings: Settings, expected: int, consume_log: Path | None
 ) -> None:
     """Print where the events `events` lacks are (in the topic or not), and the consumer's
     offset-related log lines."""
     in_topic = read_topic(bootstrap)
-    ends: dict[int, set[int]] = {}
-    for partition, offset in in_topic.values():
-        ends.setdefault(partition, set()).add(offset)
-    for partition, offsets in sorted(ends.items()):
-        holes = len(set(range(max(offsets) + 1)) - offsets)
-        print(f"  topic partition {partition}: offsets 0-{max(offsets)}, {holes} missing; group "
+    for partition, (last, holes) in partition_holes(in_topic).items():
+        print(f"  topic partition {partition}: offsets 0-{last}, {holes} missing; group "
               f"committed {committed(bootstrap, settings.consumer_group).get(partition)}",
               flush=True)  # fmt: skip
     client = get_client(settings)
@@ -89,19 +104,28 @@ def report_shortfall(
         stored = {str(r[0]) for r in client.query("select event_id from events").result_rows}
     finally:
         client.close()
-    skipped = sorted((where, eid) for eid, where in in_topic.items() if eid not in stored)
+    skipped = sorted((places, eid) for eid, places in in_topic.items() if eid not in stored)
     print(f"diagnosis: {len(in_topic)} distinct events on the topic, {len(stored)} in `events`, "
           f"{expected} expected", flush=True)  # fmt: skip
     if len(in_topic) < expected:
         print(f"  {expected - len(in_topic)} acknowledged event(s) are not on the topic at all "
               "(lost by the broker, or never acknowledged)", flush=True)  # fmt: skip
-    for (partition, offset), eid in skipped[:20]:
-        print(f"  on the topic but not in events: {eid} at partition {partition} offset "
-              f"{offset}", flush=True)  # fmt: skip
+    for places, eid in skipped[:20]:
+        print(f"  on the topic but not in events: {eid} at {_places(places)}", flush=True)
+    dups = duplicated(in_topic)
+    if dups:
+        print(f"  {len(dups)} event id(s) on more than one offset (each counts once in events):",
+              flush=True)  # fmt: skip
+    for eid, places in dups[:20]:
+        print(f"    {eid} at {_places(places)}", flush=True)
     if consume_log is not None and consume_log.exists():
         lines = [ln for ln in consume_log.read_text().splitlines() if _OFFSET_LINES.search(ln)]
         for line in lines[-40:]:
             print(f"  consumer: {line}", flush=True)
+
+
+def _places(places: list[Where]) -> str:
+    return ", ".join(f"partition {p} offset {o}" for p, o in places)
 
 
 def offset_counters(consume_log: Path, processes: int) -> list[str]:

@@ -1,14 +1,22 @@
 """`murmur ingestion status`: consumer-group lag from Kafka and event counts from ClickHouse.
 
-Reads only the broker and ClickHouse (never imports the `ingestion` app): lag is the high
-watermark minus the group's committed offset per partition, DLQ size is the messages on the
-dead-letter topic, and `events` counts stored, unmatched and per-type events.
+Reads only the broker, ClickHouse and the consumer's status file (never imports the
+`ingestion` app): lag is the high watermark minus the group's committed offset per partition,
+DLQ size is the messages on the dead-letter topic, and `events` counts stored, unmatched and
+per-type events. The status file (`python -m ingestion consume --status-file`, the local
+stack's `run/consumer.status.json`) gives what only the consumer knows, per role: its
+counters, including the holes in a partition's offsets it re-read (`late_batches`), gave up on
+(`skipped_offsets`: never stored) or saw go back (`rewinds`).
 """
 
 from __future__ import annotations
 
+import json
+import os
+import time
 import uuid
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from murmur.kafka import DLQ_TOPIC, EVENTS_TOPIC
@@ -25,9 +33,36 @@ class GroupLag:
     error: str | None = None
 
 
+# the consumer's counters shown per role, in this order (the status file has more: phases)
+COUNTERS = (
+    "consumed",
+    "written",
+    "duplicates",
+    "unmatched",
+    "dead_lettered",
+    "retries",
+    "late_batches",
+    "skipped_offsets",
+    "rewinds",
+)
+
+
+@dataclass
+class ConsumerCounters:
+    """One role's counters from a consumer's status file (as of `updated_at`, Unix seconds)."""
+
+    role: str
+    pid: int | None
+    running: bool
+    updated_at: float | None
+    counters: dict[str, int] = field(default_factory=dict)
+
+
 @dataclass
 class IngestionStatus:
     groups: list[GroupLag] = field(default_factory=list)
+    consumers: list[ConsumerCounters] = field(default_factory=list)
+    status_file: str | None = None  # the consumer status file asked for (it may be absent)
     dlq_messages: int | None = None
     events: int | None = None
     unmatched: int | None = None
@@ -117,11 +152,75 @@ def clickhouse_counts(settings: Settings, status: IngestionStatus) -> None:
         client.close()
 
 
+def _running(pid: int | None) -> bool:
+    if pid is None or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: it exists
+        return True
+    return True
+
+
+def consumer_counters(path: Path) -> list[ConsumerCounters]:
+    """The roles' counters in a consumer status file; [] when there is none.
+
+    ValueError naming the file when it is not a status file (a consumer writes it atomically,
+    so a torn read cannot happen).
+    """
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        return []
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"consumer status file {path}: {exc}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"consumer status file {path}: not a JSON object")
+    pid = data.get("pid")
+    pid = pid if type(pid) is int else None
+    alive = _running(pid)
+    out = []
+    for role, values in sorted(data.items()):
+        if role == "pid" or not isinstance(values, dict):
+            continue
+        counters = {
+            name: value
+            for name in COUNTERS
+            if type(value := values.get(name)) is int  # an older consumer lacks some
+        }
+        stamp = values.get("updated_at")
+        updated = float(stamp) if isinstance(stamp, int | float) else None
+        out.append(ConsumerCounters(role, pid, alive, updated, counters))
+    return out
+
+
+def default_status_file(settings: Settings) -> Path:
+    """Where the local stack's consumer writes its status file (`murmur stack up`)."""
+    from murmur.stack.services import IngestionConsumer
+
+    return IngestionConsumer(settings.state_dir, 0).status_file
+
+
 def collect(
-    settings: Settings, groups: list[str], topic: str = EVENTS_TOPIC, dlq_topic: str = DLQ_TOPIC
+    settings: Settings,
+    groups: list[str],
+    topic: str = EVENTS_TOPIC,
+    dlq_topic: str = DLQ_TOPIC,
+    status_file: Path | None = None,
 ) -> IngestionStatus:
-    """Everything `murmur ingestion status` shows; unreachable parts are named in `errors`."""
+    """Everything `murmur ingestion status` shows; unreachable parts are named in `errors`.
+
+    `status_file`: a consumer's status file to read its counters from (none when absent).
+    """
     status = IngestionStatus()
+    if status_file is not None:
+        status.status_file = str(status_file)
+        try:
+            status.consumers = consumer_counters(status_file)
+        except ValueError as exc:
+            status.errors.append(str(exc))
     try:
         bootstrap = settings.require("kafka_bootstrap_servers")
     except Exception as exc:
@@ -161,5 +260,18 @@ def render(status: IngestionStatus) -> str:
         lines.append("  " + ", ".join(f"{t}={n}" for t, n in status.by_type.items()))
     if status.last_ingested_at:
         lines.append(f"last ingested at: {status.last_ingested_at} UTC")
+    if status.status_file and not status.consumers:
+        lines.append(f"consumer counters: no status file at {status.status_file}")
+    for c in status.consumers:
+        state = "running" if c.running else "not running"
+        age = (
+            ""
+            if c.updated_at is None
+            else f", updated {max(time.time() - c.updated_at, 0):.0f} s ago"
+        )
+        lines.append(
+            f"consumer {c.role} (pid {c.pid if c.pid is not None else '?'}, {state}{age}):"
+        )
+        lines.append("  " + " ".join(f"{name}={c.counters.get(name, '?')}" for name in COUNTERS))
     lines += [f"error: {e}" for e in status.errors]
     return "\n".join(lines)

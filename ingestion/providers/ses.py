@@ -13,7 +13,7 @@ from ingestion.providers.common import (
     record_id,
     text,
 )
-from ingestion.providers.records import Values, event_values
+from ingestion.providers.records import Values, values_of
 from murmur.events import EMAIL_ID_HEADER, EMAIL_ID_TAG, email_record_id_from_message_id
 
 P = "ses"
@@ -61,9 +61,13 @@ def ses_events(msg: dict[str, Any]) -> tuple[list[Values], list[str]]:
     only = _address(destination[0]) if len(destination) == 1 else None
     mail_time = mail.get("timestamp")
 
-    def one(etype: str, key: str | None, ts: JSON, recipient: str | None, **kw: Any) -> Values:
-        stamp = parse_time(ts or mail_time)
-        return event_values(P, etype, key, msg, timestamp=stamp, recipient=recipient, **ids, **kw)
+    def one(
+        etype: str, key: str | None, ts: JSON, recipient: str | None, extra: Values | None = None
+    ) -> Values:
+        # the other fields as one dict: no keyword packing per event (a single-event SNS post
+        # builds one; the model's field order comes from `values_of`'s template)
+        fields = {**ids, **extra} if extra else ids
+        return values_of(P, etype, key, msg, parse_time(ts or mail_time), recipient, fields)
 
     rcpts = destination or [None]
     if kind == "Bounce":
@@ -75,11 +79,8 @@ def ses_events(msg: dict[str, Any]) -> tuple[list[Values], list[str]]:
             addr, r = _address(rcpt), _obj(rcpt)
             diag = text(r.get("diagnosticCode") or r.get("status") or bounce.get("bounceSubType"))
             key = f"{fid}:{addr}" if fid else None
-            out.append(
-                one(
-                    "bounce", key, bounce.get("timestamp"), addr, bounce_type=btype, diagnostic=diag
-                )
-            )
+            extra = {"bounce_type": btype, "diagnostic": diag}
+            out.append(one("bounce", key, bounce.get("timestamp"), addr, extra))
         return out, []
     if kind == "Complaint":
         complaint = _obj(msg.get("complaint"))
@@ -92,28 +93,29 @@ def ses_events(msg: dict[str, Any]) -> tuple[list[Values], list[str]]:
         for rcpt in items(complaint.get("complainedRecipients")) or [{}]:
             addr = _address(rcpt)
             key = f"{fid}:{addr}" if fid else None
-            out.append(one("complaint", key, complaint.get("timestamp"), addr, **extra))
+            out.append(one("complaint", key, complaint.get("timestamp"), addr, extra))
         return out, []
     if kind == "Delivery":
         delivery = _obj(msg.get("delivery"))
         diag = text(delivery.get("smtpResponse"))
         ts = delivery.get("timestamp")
         recipients = items(delivery.get("recipients")) or rcpts
-        return [one("delivery", None, ts, _address(r), diagnostic=diag) for r in recipients], []
+        extra = {"diagnostic": diag}
+        return [one("delivery", None, ts, _address(r), extra) for r in recipients], []
     if kind == "Send":
         return [one("send", None, mail_time, _address(r)) for r in rcpts], []
     if kind in ("Reject", "Rendering Failure"):
         detail = _obj(msg.get("reject") or msg.get("failure"))
         diag = text(detail.get("reason") or detail.get("errorMessage")) or kind
-        return [one("reject", None, mail_time, _address(r), diagnostic=diag) for r in rcpts], []
+        extra = {"diagnostic": diag}
+        return [one("reject", None, mail_time, _address(r), extra) for r in rcpts], []
     if kind == "DeliveryDelay":
         delay = _obj(msg.get("deliveryDelay"))
         out = []
         for rcpt in items(delay.get("delayedRecipients")) or [{}]:
             diag = text(_obj(rcpt).get("diagnosticCode")) or text(delay.get("delayType"))
-            out.append(
-                one("deferral", None, delay.get("timestamp"), _address(rcpt), diagnostic=diag)
-            )
+            extra = {"diagnostic": diag}
+            out.append(one("deferral", None, delay.get("timestamp"), _address(rcpt), extra))
         return out, []
     if kind in ("Open", "Click"):
         hit = _obj(msg.get(kind.lower()))
@@ -124,7 +126,7 @@ def ses_events(msg: dict[str, Any]) -> tuple[list[Values], list[str]]:
             "machine_open": kind == "Open" and machine_open(agent),
             "url": text(hit.get("link"), 4000),
         }
-        return [one(kind.lower(), None, hit.get("timestamp"), only, **hit_fields)], []
+        return [one(kind.lower(), None, hit.get("timestamp"), only, hit_fields)], []
     if kind == "Subscription":
         sub = _obj(msg.get("subscription"))
         prefs = _obj(sub.get("newTopicPreferences"))
@@ -133,7 +135,6 @@ def ses_events(msg: dict[str, Any]) -> tuple[list[Values], list[str]]:
             _obj(t).get("subscriptionStatus") == "OptOut" for t in topics
         )
         etype = "unsubscribe" if opted_out else "resubscribe"
-        return [
-            one(etype, None, sub.get("timestamp"), only, diagnostic=text(sub.get("source")))
-        ], []
+        extra = {"diagnostic": text(sub.get("source"))}
+        return [one(etype, None, sub.get("timestamp"), only, extra)], []
     return [], [f"unknown SES event type {str(kind)[:40]!r}"]

@@ -78,27 +78,50 @@ def _fast(row: Any, latest: datetime) -> bool:
         return False
 
 
+# timestamp text → its UTC datetime: the events of one webhook batch mostly share their second
+# (SendGrid's stamps are whole seconds), so most texts are read once per batch, not per event
+_MOMENTS: dict[str, datetime] = {}
+_MOMENTS_MAX = 4096
+
+
+def _moment(stamp: str) -> datetime | None:
+    """The UTC datetime of an ISO text the model reads the same way, else None."""
+    moment = _MOMENTS.get(stamp)
+    if moment is not None:
+        return moment
+    if not _STAMP.fullmatch(stamp):
+        return None
+    try:
+        moment = datetime.fromisoformat(stamp)
+    except ValueError:
+        return None
+    zone = moment.tzinfo
+    if zone is not UTC:  # "Z" and "+00:00" read as UTC itself: nothing to convert
+        moment = moment.replace(tzinfo=UTC) if zone is None else moment.astimezone(UTC)
+    if len(_MOMENTS) >= _MOMENTS_MAX:
+        _MOMENTS.clear()
+    _MOMENTS[stamp] = moment
+    return moment
+
+
 def _check(row: Row, latest: datetime) -> bool:
     """Every field read once (a missing one raises KeyError), checked, converted last."""
     if not shared_fields_ok(row):
         return False
     account = row["account_id"]
     stamp = row["timestamp"]
-    if type(stamp) is not str or not _STAMP.fullmatch(stamp):
+    if type(stamp) is not str:
         return False
-    try:
-        if account is not None:
-            if type(account) is not str or len(account) != 36:
-                return False
+    moment = _moment(stamp)
+    if moment is None or not EARLIEST <= moment <= latest:
+        return False
+    if account is not None:
+        if type(account) is not str or len(account) != 36:
+            return False
+        try:
             row["account_id"] = uuid.UUID(account)
-        moment = datetime.fromisoformat(stamp)
-    except ValueError:
-        return False
-    zone = moment.tzinfo
-    if zone is not UTC:  # "Z" and "+00:00" read as UTC itself: nothing to convert
-        moment = moment.replace(tzinfo=UTC) if zone is None else moment.astimezone(UTC)
-    if not EARLIEST <= moment <= latest:
-        return False
+        except ValueError:
+            return False
     row["timestamp"] = moment
     return True
 

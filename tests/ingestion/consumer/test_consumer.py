@@ -84,7 +84,8 @@ def test_one_event_delivered_40_times_counts_once_before_any_merge(
     once = event(f"dup-{uuid.uuid4()}", type="delivery")
     others = unique_events(5)
     produce(kafka_bootstrap, topics.events, [once] * 20 + others)
-    proc = consumers.start(topics, "--role", "events")
+    status_file = consumers.log_dir / "consumer.status.json"
+    proc = consumers.start(topics, "--role", "events", "--status-file", str(status_file))
     wait_committed(kafka_bootstrap, topics.group, topics.events, 25, timeout=90)
     produce(kafka_bootstrap, topics.events, [once] * 20)  # later batches: checked in ClickHouse
     wait_committed(kafka_bootstrap, topics.group, topics.events, 45, timeout=60)
@@ -103,12 +104,17 @@ def test_one_event_delivered_40_times_counts_once_before_any_merge(
 
     argv = [sys.executable, "-m", "murmur", "ingestion", "status", "--json", "--group"]
     argv += [topics.group, "--topic", topics.events, "--dlq-topic", topics.dlq]
+    argv += ["--status-file", str(status_file)]
     done = subprocess.run(argv, env=consumers.env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stdout + done.stderr
     status = json.loads(done.stdout)
     assert status["events"] == 6 and status["unmatched"] == 6
     assert status["by_type"] == {"delivery": 1, "open": 5}
     assert status["groups"][0]["committed"] == 45 and status["dlq_messages"] == 0
+    # the stopped consumer's last counters, from its status file: no holes in the offsets
+    [counters] = [c["counters"] for c in status["consumers"] if c["role"] == "events"]
+    assert counters["consumed"] == 45 and counters["duplicates"] == 39, counters
+    assert (counters["late_batches"], counters["skipped_offsets"], counters["rewinds"]) == (0, 0, 0)
 
 
 def test_poison_messages_go_to_the_dlq_with_their_original_bytes(

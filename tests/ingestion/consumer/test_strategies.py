@@ -5,14 +5,22 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from ingestion.consumer.abstract import InvalidMessage, Message
+from ingestion.consumer.strategies import validate as validate_module
 from ingestion.consumer.strategies.batch import Batcher
 from ingestion.consumer.strategies.decode import MAX_MESSAGE_BYTES, decode
 from ingestion.consumer.strategies.insert import ClickHouseSink, id_filter
-from ingestion.consumer.strategies.validate import UNCHECKED, validate, validate_row
+from ingestion.consumer.strategies.validate import (
+    UNCHECKED,
+    fast_row,
+    latest_allowed,
+    validate,
+    validate_row,
+)
 from murmur.events import EmailEvent
 from murmur.settings import get_settings
 from tests.ingestion.consumer.helpers import event, row
@@ -176,3 +184,44 @@ def test_integers_near_and_beyond_64_bits_keep_their_value(number: int) -> None:
     original = event("wide", raw={"n": number, "s": str(number)})
     stored = validate_row(_message(original.to_json()))["raw"]["n"]
     assert (stored, type(stored)) == (number, int)
+
+
+@pytest.mark.parametrize(
+    "stamp",
+    [
+        "2026-03-01T10:00:00.123456+02:00",
+        "2026-03-01T08:00:00.123456Z",
+        "2026-03-01T08:00:00.123456+00:00",
+        "2026-03-01T08:00:00",
+        "2026-03-01T03:00:00-05:00",
+    ],
+)
+def test_a_timestamp_read_again_from_the_cache_is_the_models(stamp: str) -> None:
+    # the fast path keeps the datetimes of the texts it read (a batch's events share their
+    # second): the second and later reads of a text must give what the model gives
+    text = event("c").to_json()
+    start = text.index(b'"timestamp":"') + len(b'"timestamp":"')
+    value = text[:start] + stamp.encode() + text[text.index(b'"', start) :]
+    message = _message(value)
+    expected = dict(validate(message, value))
+    for _ in range(3):
+        got = validate_row(message)
+        assert got == expected and got["timestamp"].tzinfo is UTC
+
+
+def test_a_cached_timestamp_is_still_checked_against_the_latest_allowed() -> None:
+    original = event("late")
+    value = original.to_json()
+    assert fast_row(value, latest_allowed()) is not None  # read and kept
+    before = original.timestamp - timedelta(seconds=1)
+    assert fast_row(value, before) is None  # the kept datetime is out of range now
+
+
+def test_the_timestamp_cache_stays_bounded() -> None:
+    base = datetime(2026, 1, 1, tzinfo=UTC)
+    latest = latest_allowed()
+    for i in range(validate_module._MOMENTS_MAX + 10):
+        stamp = (base + timedelta(seconds=i)).isoformat()
+        row_ = fast_row(event("b", timestamp=stamp).to_json(), latest)
+        assert row_ is not None and row_["timestamp"] == base + timedelta(seconds=i)
+    assert len(validate_module._MOMENTS) <= validate_module._MOMENTS_MAX
