@@ -13,6 +13,32 @@
     toDateTime64('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S.%f") }}', 6, 'UTC')
 {%- endmacro %}
 
+{% macro keyed_table_upgrade(added=none) -%}
+    {#-
+      In a keyed model's refresh keys: a table built before the model had the columns `added`
+      ((name, type, after) in the model's order; `after`: the column it follows, none = last;
+      default: `built_at`, last), e.g. a table built before the model was keyed, gets them,
+      and true is returned: the caller then keys every row (a new column holds zeros or nulls,
+      and `built_at` 1970, older than any run, so the post-hook deletes every older row).
+      dbt's on_schema_change cannot do it: dbt-clickhouse applies it only to incremental
+      strategies with a unique_key (these append), and after the pre-hooks, whose key queries
+      read `built_at`. One look-up of the table's columns per refresh.
+    -#}
+    {%- set added = added if added is not none else [('built_at', "DateTime64(6, 'UTC')", none)] -%}
+    {%- set missing = [] -%}
+    {%- if execute and is_incremental() -%}
+        {%- set have = adapter.get_columns_in_relation(this) | map(attribute='name') | list -%}
+        {%- for name, type, after in added if name not in have -%}
+            {%- do missing.append(name) -%}
+            {%- do run_query(
+                "alter table " ~ this ~ " add column " ~ name ~ " " ~ type
+                ~ (" after " ~ after if after else "")
+            ) -%}
+        {%- endfor -%}
+    {%- endif -%}
+    {{ return(missing | length > 0) }}
+{%- endmacro %}
+
 {% macro refresh_keys_relation() -%}
     {{ return(this.incorporate(path={"identifier": this.identifier ~ "__refresh_keys"})) }}
 {%- endmacro %}
@@ -319,14 +345,20 @@
     {%- endif %}
 {%- endmacro %}
 
-{% macro sends_rollup_refresh_keys(key, key_expr) -%}
+{% macro sends_rollup_refresh_keys(key, key_expr, added=none) -%}
     {#-
       The keys of a rollup of fct_email_sends (rows per `key`, `key_expr` over a send, with a
       `sends` count) that a refresh rebuilds: those of sends built since the rollup's last build
       (new or changed sends), and those whose stored `sends` no longer match their count of
       sends (sends gone). Exact because every send counts in `sends`: a send's sent_at is never
       null (the ledger's queued_at at least). Runs after fct_email_sends in the same build.
+      `added`: keyed_table_upgrade's; a table that lacked one of them has every key rebuilt.
     -#}
+    {%- if keyed_table_upgrade(added) %}
+    select {{ key_expr }} as {{ key }} from {{ ref('fct_email_sends') }}
+    union all
+    select {{ key }} from {{ this }}
+    {%- else %}
     with mark as (
         select max(built_at) as built from {{ this }}
     ),
@@ -351,4 +383,5 @@
     where current_totals.k is null
         or stored_totals.k is null
         or current_totals.sends != stored_totals.sends
+    {%- endif %}
 {%- endmacro %}
