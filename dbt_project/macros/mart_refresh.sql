@@ -30,21 +30,7 @@
     union all
     select contact_id from {{ this }}
     {%- else -%}
-    {%- set gone = true -%}
-    {%- if execute and is_incremental() -%}
-        {#-
-          Sends gone, first for every contact at once: a stored row counted every send of its
-          contact then, so its count is at least that of its contact's sends built no later
-          than this table's newest row (a send built later keys its contact anyway). The sums
-          over the stored contacts are equal only when every contact's counts are.
-        -#}
-        {%- set totals = run_query(
-            "select (select sum(sends) from " ~ this ~ "), (select count() from "
-            ~ ref('fct_email_sends') ~ " where built_at <= (select max(built_at) from " ~ this
-            ~ ") and contact_id in (select contact_id from " ~ this ~ "))"
-        ).rows[0] -%}
-        {%- set gone = totals[0] | int != totals[1] | int -%}
-    {%- endif %}
+    {%- set gone = sends_gone('contact_id', 'contact_id', only_stored=true) -%}
     with mark as (
         select max(built_at) as built from {{ this }}
     ),
