@@ -97,8 +97,8 @@
     {#- `this` without the rows matching `where`: a copy of the others (same structure, engine,
         sorting key and settings) exchanged for it atomically (readers see one or the other) -#}
     {% set copy = this.incorporate(path={"identifier": this.identifier ~ "__rewrite"}) %}
-    {% do run_query("drop table if exists " ~ copy) %}
-    {% do run_query("create table " ~ copy ~ " as " ~ this) %}
+    {#- `or replace`: also replaces a copy a failed run left -#}
+    {% do run_query("create or replace table " ~ copy ~ " as " ~ this) %}
     {% do run_query("insert into " ~ copy ~ " select * from " ~ this ~ " where not (" ~ where ~ ")") %}
     {% do run_query("exchange tables " ~ copy ~ " and " ~ this) %}
     {% do run_query("drop table " ~ copy) %}
