@@ -21,23 +21,16 @@
       send of theirs is newer); those new in dim_contacts, gone from it (deleted, erased) or
       moved to another account; and those whose days since engaged differ at this run's as_of
       (their recency bucket and score age with the clock). Every other contact's row is what a
-      full build at this as_of computes, but for measured_at.
+      full build at this as_of computes, but for measured_at. A table built before the model
+      was keyed (no built_at) gets the column and every contact is rebuilt
+      (keyed_table_upgrade).
     -#}
-    {%- set gone = true -%}
-    {%- if execute and is_incremental() -%}
-        {#-
-          Sends gone, first for every contact at once: a stored row counted every send of its
-          contact then, so its count is at least that of its contact's sends built no later
-          than this table's newest row (a send built later keys its contact anyway). The sums
-          over the stored contacts are equal only when every contact's counts are.
-        -#}
-        {%- set totals = run_query(
-            "select (select sum(sends) from " ~ this ~ "), (select count() from "
-            ~ ref('fct_email_sends') ~ " where built_at <= (select max(built_at) from " ~ this
-            ~ ") and contact_id in (select contact_id from " ~ this ~ "))"
-        ).rows[0] -%}
-        {%- set gone = totals[0] | int != totals[1] | int -%}
-    {%- endif %}
+    {%- if keyed_table_upgrade() %}
+    select contact_id from {{ ref('dim_contacts') }}
+    union all
+    select contact_id from {{ this }}
+    {%- else -%}
+    {%- set gone = sends_gone('contact_id', 'contact_id', only_stored=true) -%}
     with mark as (
         select max(built_at) as built from {{ this }}
     ),
@@ -75,40 +68,29 @@
     select contact_id from stored
     where last_engaged_at is not null
         and dateDiff('day', last_engaged_at, {{ engagement_as_of() }}) != days_since_engaged
+    {%- endif %}
 {%- endmacro %}
 
 {% macro campaign_performance_hourly_refresh_keys() -%}
     {#-
       The campaigns campaign_performance_hourly rebuilds (sends_rollup_refresh_keys). A table
-      built before it had the measures campaign_performance reads from it gets them (zero, null)
-      and every campaign is rebuilt, so no row keeps those zeros.
+      built before it had the measures campaign_performance reads from it, or before it was
+      keyed (no built_at), gets them (zero, null) and every campaign is rebuilt, so no row keeps
+      those zeros (keyed_table_upgrade).
     -#}
-    {#- (name, type), in the model's order: each goes after the one before it (dbt inserts by
-        position), the first after unsubscribed -#}
-    {%- set added = [
+    {#- (name, type, after), in the model's order: each goes after the one before it (dbt
+        inserts by position), the first after unsubscribed -#}
+    {%- set added = [] -%}
+    {%- set ns = namespace(after='unsubscribed') -%}
+    {%- for name, type in [
         ('hard_bounced', 'UInt64'), ('machine_only_opens', 'UInt64'), ('total_opens', 'UInt64'),
         ('unique_human_open_clicks', 'UInt64'), ('total_clicks', 'UInt64'),
         ('first_sent_at', "Nullable(DateTime64(6, 'UTC'))"),
         ('last_sent_at', "Nullable(DateTime64(6, 'UTC'))"),
+        ('built_at', "DateTime64(6, 'UTC')"),
     ] -%}
-    {%- set missing = [] -%}
-    {%- if execute and is_incremental() -%}
-        {%- set have = adapter.get_columns_in_relation(this) | map(attribute='name') | list -%}
-        {%- set ns = namespace(after='unsubscribed') -%}
-        {%- for name, type in added -%}
-            {%- if name not in have -%}
-                {%- do missing.append(name) -%}
-                {%- do run_query(
-                    "alter table " ~ this ~ " add column " ~ name ~ " " ~ type ~ " after "
-                    ~ ns.after
-                ) -%}
-            {%- endif -%}
-            {%- set ns.after = name -%}
-        {%- endfor -%}
-    {%- endif -%}
-    {{ sends_rollup_refresh_keys('campaign_id', 'campaign_id') }}
-    {%- if missing %}
-    union all
-    select campaign_id from {{ ref('fct_email_sends') }}
-    {%- endif %}
+        {%- do added.append((name, type, ns.after)) -%}
+        {%- set ns.after = name -%}
+    {%- endfor -%}
+    {{ sends_rollup_refresh_keys('campaign_id', 'campaign_id', added) }}
 {%- endmacro %}

@@ -13,6 +13,32 @@
     toDateTime64('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S.%f") }}', 6, 'UTC')
 {%- endmacro %}
 
+{% macro keyed_table_upgrade(added=none) -%}
+    {#-
+      In a keyed model's refresh keys: a table built before the model had the columns `added`
+      ((name, type, after) in the model's order; `after`: the column it follows, none = last;
+      default: `built_at`, last), e.g. a table built before the model was keyed, gets them,
+      and true is returned: the caller then keys every row (a new column holds zeros or nulls,
+      and `built_at` 1970, older than any run, so the post-hook deletes every older row).
+      dbt's on_schema_change cannot do it: dbt-clickhouse applies it only to incremental
+      strategies with a unique_key (these append), and after the pre-hooks, whose key queries
+      read `built_at`. One look-up of the table's columns per refresh.
+    -#}
+    {%- set added = added if added is not none else [('built_at', "DateTime64(6, 'UTC')", none)] -%}
+    {%- set missing = [] -%}
+    {%- if execute and is_incremental() -%}
+        {%- set have = adapter.get_columns_in_relation(this) | map(attribute='name') | list -%}
+        {%- for name, type, after in added if name not in have -%}
+            {%- do missing.append(name) -%}
+            {%- do run_query(
+                "alter table " ~ this ~ " add column " ~ name ~ " " ~ type
+                ~ (" after " ~ after if after else "")
+            ) -%}
+        {%- endfor -%}
+    {%- endif -%}
+    {{ return(missing | length > 0) }}
+{%- endmacro %}
+
 {% macro refresh_keys_relation() -%}
     {{ return(this.incorporate(path={"identifier": this.identifier ~ "__refresh_keys"})) }}
 {%- endmacro %}
@@ -31,13 +57,20 @@
     {% endif %}
 {% endmacro %}
 
-{% macro refresh_keys_post(key, count_first=true) %}
+{% macro refresh_keys_post(key, count_first=true, rewrite=false) %}
     {#-
       post-hook: drop the rows of the refreshed keys that this run did not write, then the keys.
       `count_first`: count those rows first and skip the delete when there are none (a delete
       finding nothing costs about what the count does, plus a mutation); a model whose refresh
       nearly always replaces older rows (its keys are sends already built) passes false and
       saves the count, one scan of the table's keys per refresh.
+      `rewrite` (a small table: a rollup, one row per contact): instead of a lightweight delete,
+      copy the rows kept into a new table and exchange it for the old one (rewrite_without).
+      A delete is a mutation of every part, run by the server's background pool: on a server
+      whose pool is busy merging (the events just ingested, say) it waited 0.03-1.2 s for a
+      few rows; the copy of a small table takes what its size takes, and leaves one part
+      without deleted rows. A large table keeps the delete, then drops its parts left without
+      a row (drop_dead_parts).
     -#}
     {% if execute and is_incremental() %}
         {% set keys = refresh_keys_relation() %}
@@ -47,10 +80,48 @@
             {% set stale = run_query("select count() from " ~ this ~ " where " ~ stale_where) %}
         {% endif %}
         {% if not count_first or stale.rows[0][0] > 0 %}
-            {% do run_query("delete from " ~ this ~ " where " ~ stale_where) %}
+            {% if rewrite %}
+                {% do rewrite_without(stale_where) %}
+            {% else %}
+                {% do run_query("delete from " ~ this ~ " where " ~ stale_where) %}
+            {% endif %}
         {% endif %}
         {% do run_query("drop table if exists " ~ keys) %}
+        {% if not rewrite %}
+            {% do drop_dead_parts() %}
+        {% endif %}
     {% endif %}
+{% endmacro %}
+
+{% macro rewrite_without(where) %}
+    {#- `this` without the rows matching `where`: a copy of the others (same structure, engine,
+        sorting key and settings) exchanged for it atomically (readers see one or the other) -#}
+    {% set copy = this.incorporate(path={"identifier": this.identifier ~ "__rewrite"}) %}
+    {#- `or replace`: also replaces a copy a failed run left -#}
+    {% do run_query("create or replace table " ~ copy ~ " as " ~ this) %}
+    {% do run_query("insert into " ~ copy ~ " select * from " ~ this ~ " where not (" ~ where ~ ")") %}
+    {% do run_query("exchange tables " ~ copy ~ " and " ~ this) %}
+    {% do run_query("drop table " ~ copy) %}
+{% endmacro %}
+
+{% macro drop_dead_parts() %}
+    {#-
+      Drop the parts of `this` whose every row a lightweight delete removed. A refresh that
+      rebuilds most rows (the one after a full build, a day's re-scoring) leaves its large
+      predecessor part holding only deleted rows; the server merges parts of similar sizes, so
+      that part would stay, read by every scan and rewritten by every later delete, for good.
+      Parts being merged are left to the merge.
+    -#}
+    {% set dead = run_query(
+        "select name from system.parts where database = '" ~ this.schema ~ "' and table = '"
+        ~ this.identifier ~ "' and active and rows > 0"
+        ~ " and name not in (select _part from " ~ this ~ " group by _part)"
+        ~ " and name not in (select arrayJoin(source_part_names) from system.merges"
+        ~ " where database = '" ~ this.schema ~ "' and table = '" ~ this.identifier ~ "')"
+    ) %}
+    {% for row in dead.rows %}
+        {% do run_query("alter table " ~ this ~ " drop part '" ~ row[0] ~ "'") %}
+    {% endfor %}
 {% endmacro %}
 
 {% macro refreshed_keys(key) -%}
@@ -319,17 +390,51 @@
     {%- endif %}
 {%- endmacro %}
 
-{% macro sends_rollup_refresh_keys(key, key_expr) -%}
+{% macro sends_gone(key, key_expr, only_stored=false) -%}
+    {#-
+      In the refresh keys of a rollup of fct_email_sends by `key` (`key_expr` over a send, a
+      `sends` count per row): whether a key that no send built since the rollup's last build
+      keys anyway may have lost sends; false says the per-key comparison of counts would find
+      nothing. Such a key's stored rows counted every send it had then, and each of its sends
+      now was built no later (a send built later keys its key): its count now is at most its
+      stored one, equal unless a send left it, so the two sums over those keys are equal only
+      when every key's counts are. `only_stored`: count only the sends of keys with stored
+      rows (a contact gone from dim_contacts keeps its sends). Two column scans, no join or
+      aggregation per key; the sends built since, which every refresh has, do not count (a
+      comparison including them always differed).
+    -#}
+    {%- if not (execute and is_incremental()) -%}
+        {{ return(true) }}
+    {%- endif -%}
+    {%- set sends = ref('fct_email_sends') -%}
+    {%- set since = "select " ~ key_expr ~ " from " ~ sends ~ " where built_at > (select"
+        ~ " max(built_at) from " ~ this ~ ")" -%}
+    {%- set totals = run_query(
+        "select (select sum(sends) from " ~ this ~ " where " ~ key ~ " not in (" ~ since
+        ~ ")), (select count() from " ~ sends ~ " where " ~ key_expr ~ " not in (" ~ since ~ ")"
+        ~ (" and " ~ key_expr ~ " in (select " ~ key ~ " from " ~ this ~ ")" if only_stored else "")
+        ~ ")"
+    ).rows[0] -%}
+    {{ return(totals[0] | int != totals[1] | int) }}
+{%- endmacro %}
+
+{% macro sends_rollup_refresh_keys(key, key_expr, added=none) -%}
     {#-
       The keys of a rollup of fct_email_sends (rows per `key`, `key_expr` over a send, with a
       `sends` count) that a refresh rebuilds: those of sends built since the rollup's last build
       (new or changed sends), and those whose stored `sends` no longer match their count of
       sends (sends gone). Exact because every send counts in `sends`: a send's sent_at is never
       null (the ledger's queued_at at least). Runs after fct_email_sends in the same build.
+      `added`: keyed_table_upgrade's; a table that lacked one of them has every key rebuilt.
     -#}
+    {%- if keyed_table_upgrade(added) %}
+    select {{ key_expr }} as {{ key }} from {{ ref('fct_email_sends') }}
+    union all
+    select {{ key }} from {{ this }}
+    {%- else %}
     with mark as (
         select max(built_at) as built from {{ this }}
-    ),
+    ){% if sends_gone(key, key_expr) %},
 
     current_totals as (
         select {{ key_expr }} as k, count() as sends
@@ -351,4 +456,11 @@
     where current_totals.k is null
         or stored_totals.k is null
         or current_totals.sends != stored_totals.sends
+    {%- else %}
+
+    select {{ key_expr }} as {{ key }}
+    from {{ ref('fct_email_sends') }}
+    where built_at > (select built from mark)
+    {%- endif %}
+    {%- endif %}
 {%- endmacro %}

@@ -55,7 +55,7 @@
         order_by='(account_id, campaign_id, hour_at)',
         pre_hook="{{ refresh_keys_pre('campaign_id',"
             ~ " campaign_performance_hourly_refresh_keys()) }}",
-        post_hook="{{ refresh_keys_post('campaign_id') }}",
+        post_hook="{{ refresh_keys_post('campaign_id', rewrite=true) }}",
     )
 }}
 with sends as (

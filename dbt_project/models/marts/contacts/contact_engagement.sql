@@ -4,7 +4,7 @@
         incremental_strategy='append',
         order_by='(account_id, contact_id)',
         pre_hook="{{ refresh_keys_pre('contact_id', contact_engagement_refresh_keys()) }}",
-        post_hook="{{ refresh_keys_post('contact_id') }}",
+        post_hook="{{ refresh_keys_post('contact_id', rewrite=true) }}",
     )
 }}
 {#-

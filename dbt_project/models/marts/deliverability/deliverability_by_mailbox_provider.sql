@@ -5,7 +5,7 @@
         order_by='(account_id, sent_date, sending_domain, mailbox_provider)',
         pre_hook="{{ refresh_keys_pre('sent_date',"
             ~ " sends_rollup_refresh_keys('sent_date', 'toDate(sent_at)')) }}",
-        post_hook="{{ refresh_keys_post('sent_date') }}",
+        post_hook="{{ refresh_keys_post('sent_date', rewrite=true) }}",
     )
 }}
 {#-
