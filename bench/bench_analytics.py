@@ -235,15 +235,19 @@ def _profiled() -> Iterator[None]:
 
     # MURMUR_BENCH_PROFILE_CLOCK=cpu: each thread's CPU time (time.thread_time) instead of wall
     # time, so that waits on the server, the GIL and dbt's locks do not count
-    clock = [time.thread_time] if os.environ.get("MURMUR_BENCH_PROFILE_CLOCK") == "cpu" else []
+    cpu = os.environ.get("MURMUR_BENCH_PROFILE_CLOCK") == "cpu"
+
+    def new_profile() -> cProfile.Profile:
+        return cProfile.Profile(time.thread_time) if cpu else cProfile.Profile()
+
     profiles: list[cProfile.Profile] = []
 
     def start_thread(*_: object) -> None:  # dbt runs in a worker thread
-        profile = cProfile.Profile(*clock)
+        profile = new_profile()
         profiles.append(profile)
         profile.enable()
 
-    main = cProfile.Profile(*clock)
+    main = new_profile()
     threading.setprofile(start_thread)
     main.enable()
     try:
