@@ -30,7 +30,9 @@ full build takes minutes); `--reps` repeats the incremental.
 
 Diagnostics: each Dagster step also prints its process's CPU seconds (steadier than wall time
 on a shared machine), and with MURMUR_BENCH_PROFILE=FILE the refresh is profiled (cProfile:
-FILE for the run's thread, FILE.threadN for dbt's threads; `python -m pstats FILE`).
+FILE for the run's thread, FILE.threadN for dbt's threads; `python -m pstats FILE`; with
+MURMUR_BENCH_PROFILE_CLOCK=cpu, of each thread's CPU time instead of wall time); each step also
+prints the events its run wrote to the Dagster instance, by type.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -214,6 +217,9 @@ def dagster_step(settings: Settings, which: str, partition: str | None = None) -
     slowest(target_dir(settings, timing["vars"] or None) / "run_results.json")
     print(f"  (the step itself: {timing['step']:.2f} s; {timing['checks']} asset checks;"
           f" the run's process CPU: {timing['cpu']:.2f} s)")  # fmt: skip
+    events = timing.get("events", {})
+    print(f"  ({sum(events.values())} events written to the instance: "
+          + ", ".join(f"{n} {kind}" for kind, n in events.items()) + ")")  # fmt: skip
     return float(timing["total"])
 
 
@@ -227,14 +233,21 @@ def _profiled() -> Iterator[None]:
     import cProfile
     import threading
 
+    # MURMUR_BENCH_PROFILE_CLOCK=cpu: each thread's CPU time (time.thread_time) instead of wall
+    # time, so that waits on the server, the GIL and dbt's locks do not count
+    cpu = os.environ.get("MURMUR_BENCH_PROFILE_CLOCK") == "cpu"
+
+    def new_profile() -> cProfile.Profile:
+        return cProfile.Profile(time.thread_time) if cpu else cProfile.Profile()
+
     profiles: list[cProfile.Profile] = []
 
     def start_thread(*_: object) -> None:  # dbt runs in a worker thread
-        profile = cProfile.Profile()
+        profile = new_profile()
         profiles.append(profile)
         profile.enable()
 
-    main = cProfile.Profile()
+    main = new_profile()
     threading.setprofile(start_thread)
     main.enable()
     try:
@@ -287,7 +300,15 @@ def run_step(which: str, partition: str | None) -> int:
     stats = instance.get_run_step_stats(result.run_id)
     step = sum((s.end_time or 0) - (s.start_time or 0) for s in stats)
     checks = len(result.get_asset_check_evaluations())
-    timing = {"total": total, "cpu": cpu, "step": step, "vars": variables, "checks": checks}
+    # diagnostics: the events the run wrote to the instance, by type
+    written = Counter(
+        e.dagster_event.event_type_value if e.dagster_event else "log"
+        for e in instance.all_logs(result.run_id)
+    )
+    timing = {
+        "total": total, "cpu": cpu, "step": step, "vars": variables, "checks": checks,
+        "events": dict(written.most_common()),
+    }  # fmt: skip
     print(json.dumps(timing))
     return 0
 

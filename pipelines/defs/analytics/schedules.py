@@ -16,7 +16,6 @@ import the whole code location again for a run whose work takes seconds.
 """
 
 import datetime as dt
-import json
 from functools import cache
 
 import dagster as dg
@@ -27,6 +26,7 @@ from pipelines.defs.checks.expectations import contacts_expectations, events_exp
 from pipelines.defs.dbt.partitions import daily_partitions
 from pipelines.defs.dbt.project import dbt_project
 from pipelines.defs.replication.assets import GROUP as REPLICATION_GROUP
+from pipelines.lib.dbt.manifest import load_manifest
 from pipelines.lib.dbt.refresh import hourly_tests
 from pipelines.lib.dbt.translator import DAILY_GROUP, GROUP, check_keys
 
@@ -40,7 +40,7 @@ expectation_checks = dg.AssetSelection.checks(contacts_expectations, events_expe
 def hourly_dbt_checks() -> dg.AssetSelection:
     """The asset checks of the dbt tests the refresh leaves to `analytics_dbt_checks`."""
     manifest_path = dbt_project().manifest_path
-    manifest = json.loads(manifest_path.read_text())
+    manifest = load_manifest(manifest_path)
     return dg.AssetSelection.checks(*check_keys(manifest, hourly_tests(manifest_path)))
 
 

@@ -27,6 +27,7 @@ from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
+from pipelines.lib.dbt.manifest import load_manifest
 from pipelines.lib.dbt.unchanged import record_static_models, unchanged_static_models
 
 SEEDS_DIR = Path(__file__).resolve().parents[3] / "dbt_project" / "seeds"
@@ -61,7 +62,7 @@ def loaded_seeds(ch: Client, seeds_dir: Path = SEEDS_DIR) -> list[str]:
 
 def view_definitions(manifest: Path) -> dict[str, str]:
     """Per view model: a fingerprint of its SQL and config."""
-    nodes: dict[str, Any] = json.loads(manifest.read_text())["nodes"]
+    nodes: dict[str, Any] = load_manifest(manifest)["nodes"]
     out = {}
     for node in nodes.values():
         if node["resource_type"] == "model" and node["config"].get("materialized") == "view":
@@ -133,7 +134,7 @@ def refresh_args(
     of keyed models built before they were keyed (drop_unkeyed_tables).
     """
     drop_unkeyed_tables(ch)
-    nodes: dict[str, Any] = json.loads(manifest.read_text())["nodes"]
+    nodes: dict[str, Any] = load_manifest(manifest)["nodes"]
     by_name = {(n["resource_type"], n["name"]): uid for uid, n in nodes.items()}
     loaded = {by_name[("seed", s)] for s in loaded_seeds(ch, seeds_dir) if ("seed", s) in by_name}
     views = built_views(ch, target, manifest) if target is not None else []
@@ -162,7 +163,7 @@ def hourly_tests(manifest: Path) -> set[str]:
     consumer wrote and the views over it (each scans every event or ledger row again), not what
     a refresh built. The tests of the marts run on every refresh.
     """
-    nodes: dict[str, Any] = json.loads(manifest.read_text())["nodes"]
+    nodes: dict[str, Any] = load_manifest(manifest)["nodes"]
     upstream_layers = {"staging", "intermediate"}
 
     def upstream(uid: str) -> bool:

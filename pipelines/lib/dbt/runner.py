@@ -28,6 +28,8 @@ from dagster_dbt import DbtProject
 from dagster_dbt.asset_utils import get_manifest_and_translator_from_dbt_assets
 from dagster_dbt.core.dbt_cli_event import DbtCoreCliEventMessage
 
+from pipelines.lib.dbt import fast_events
+
 log = logging.getLogger(__name__)
 
 # the events a step turns into Dagster events (dagster-dbt's result events)
@@ -117,6 +119,7 @@ class DbtInvocation:
         from dbt_common.events.functions import msg_to_dict
 
         cheap_behavior_flag_source()
+        fast_events.install()
         if self.cache_dir is not None:
             from pipelines.lib.dbt import startup
 

@@ -20,6 +20,8 @@ from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
+from pipelines.lib.dbt.manifest import load_manifest
+
 TAG = "static"
 STATE_FILE = "tables.json"
 PENDING_FILE = "tables.pending.json"
@@ -112,7 +114,7 @@ def table_states(ch: Client, names: set[str]) -> dict[str, str | None]:
 
 def unchanged_static_models(ch: Client, target: Path, manifest_path: Path) -> set[str]:
     """The `static` models a refresh need not build; notes the others' inputs for the record."""
-    manifest = json.loads(manifest_path.read_text())
+    manifest = load_manifest(manifest_path)
     inputs = static_inputs(manifest)
     names = {_relation(manifest["nodes"][uid]) for uid in inputs}
     states = table_states(ch, names | {t for read in inputs.values() for t in read})
@@ -143,7 +145,7 @@ def record_static_models(ch: Client, target: Path, manifest_path: Path, built: s
         return
     pending: dict[str, Any] = json.loads(pending_file.read_text())
     pending_file.unlink()
-    manifest = json.loads(manifest_path.read_text())
+    manifest = load_manifest(manifest_path)
     done = {uid: entry for uid, entry in pending.items() if uid in built}
     names = {uid: _relation(manifest["nodes"][uid]) for uid in done if uid in manifest["nodes"]}
     states = table_states(ch, set(names.values()))
