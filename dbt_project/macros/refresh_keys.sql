@@ -73,6 +73,12 @@
       a row (drop_dead_parts).
     -#}
     {% if execute and is_incremental() %}
+        {% if rewrite %}
+            {#- the old table a run left when it stopped between its exchange and its drop: it
+                may hold rows (and contact ids) that are gone from the model, and the next
+                rewrite, which would replace it, waits for a stale row -#}
+            {% do run_query("drop table if exists " ~ rewrite_copy()) %}
+        {% endif %}
         {% set keys = refresh_keys_relation() %}
         {% set stale_where = key ~ " in (select " ~ key ~ " from " ~ keys ~ ") and built_at != "
             ~ run_stamp() %}
@@ -93,15 +99,19 @@
     {% endif %}
 {% endmacro %}
 
+{% macro rewrite_copy() -%}
+    {{ return(this.incorporate(path={"identifier": this.identifier ~ "__rewrite"})) }}
+{%- endmacro %}
+
 {% macro rewrite_without(where) %}
     {#- `this` without the rows matching `where`: a copy of the others (same structure, engine,
         sorting key and settings) exchanged for it atomically (readers see one or the other) -#}
-    {% set copy = this.incorporate(path={"identifier": this.identifier ~ "__rewrite"}) %}
+    {% set copy = rewrite_copy() %}
     {#- `or replace`: also replaces a copy a failed run left -#}
     {% do run_query("create or replace table " ~ copy ~ " as " ~ this) %}
     {% do run_query("insert into " ~ copy ~ " select * from " ~ this ~ " where not (" ~ where ~ ")") %}
     {% do run_query("exchange tables " ~ copy ~ " and " ~ this) %}
-    {% do run_query("drop table " ~ copy) %}
+    {% do run_query("drop table if exists " ~ copy) %}
 {% endmacro %}
 
 {% macro drop_dead_parts() %}
@@ -110,18 +120,40 @@
       rebuilds most rows (the one after a full build, a day's re-scoring) leaves its large
       predecessor part holding only deleted rows; the server merges parts of similar sizes, so
       that part would stay, read by every scan and rewritten by every later delete, for good.
-      Parts being merged are left to the merge.
+      Merges run meanwhile, so the part names are read first and the live rows' parts after:
+      a part merged in between is missing from the second list but was never in the first, so
+      it is never taken for dead (one statement reading both lists could read them in either
+      order, and drop a merge's result holding live rows). A candidate is looked up again
+      just before its drop and left alone when it is gone or being merged; one merged away in
+      the last instant makes its drop fail (NO_SUCH_DATA_PART: nothing is dropped), and with
+      it this run of the model, not the data.
     -#}
-    {% set dead = run_query(
-        "select name from system.parts where database = '" ~ this.schema ~ "' and table = '"
-        ~ this.identifier ~ "' and active and rows > 0"
-        ~ " and name not in (select _part from " ~ this ~ " group by _part)"
-        ~ " and name not in (select arrayJoin(source_part_names) from system.merges"
-        ~ " where database = '" ~ this.schema ~ "' and table = '" ~ this.identifier ~ "')"
+    {% set where = "database = '" ~ this.schema ~ "' and table = '" ~ this.identifier ~ "'" %}
+    {% set named = run_query(
+        "select name from system.parts where " ~ where ~ " and active and rows > 0"
     ) %}
-    {% for row in dead.rows %}
-        {% do run_query("alter table " ~ this ~ " drop part '" ~ row[0] ~ "'") %}
+    {% set live_parts = run_query("select _part from " ~ this ~ " group by _part") %}
+    {% set live = [] %}
+    {% for row in live_parts.rows %}
+        {% do live.append(row[0]) %}
     {% endfor %}
+    {% set candidates = [] %}
+    {% for row in named.rows %}
+        {% if row[0] not in live %}
+            {% do candidates.append("'" ~ row[0] ~ "'") %}
+        {% endif %}
+    {% endfor %}
+    {% if candidates %}
+        {% set dead = run_query(
+            "select name from system.parts where " ~ where ~ " and active"
+            ~ " and name in (" ~ candidates | join(", ") ~ ")"
+            ~ " and name not in (select arrayJoin(source_part_names) from system.merges"
+            ~ " where " ~ where ~ ")"
+        ) %}
+        {% for row in dead.rows %}
+            {% do run_query("alter table " ~ this ~ " drop part '" ~ row[0] ~ "'") %}
+        {% endfor %}
+    {% endif %}
 {% endmacro %}
 
 {% macro refreshed_keys(key) -%}

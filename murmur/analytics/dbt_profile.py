@@ -33,11 +33,12 @@ def profiles_yml(settings: Settings) -> str:
         "threads": settings.analytics_dbt_threads,
         "connect_timeout": 10,
         "send_receive_timeout": 600,
-        # dbt-clickhouse otherwise probes, on every invocation's first connection, whether the
-        # database can EXCHANGE TABLES (it creates, exchanges and drops two tables: five DDL
-        # statements, 0.25-0.3 s on the local server, before the first model starts). The marts'
-        # refresh exchanges tables itself (macros/refresh_keys.sql), so the project needs a
-        # database engine that can (Atomic, ClickHouse's default, Replicated or Shared) anyway.
+        # dbt-clickhouse otherwise probes, on the first connection of each process running dbt
+        # (every Dagster run worker, every CLI call), whether the database can EXCHANGE TABLES:
+        # it creates, exchanges and drops two tables, five DDL statements, 0.25-0.3 s on the
+        # local server before the first model starts. The marts' refresh exchanges tables
+        # itself (macros/refresh_keys.sql), so the project needs a database engine that can
+        # (Atomic, ClickHouse's default, Replicated or Shared) anyway.
         "check_exchange": False,
     }
     return json.dumps({PROFILE: {"target": "murmur", "outputs": {"murmur": output}}}, indent=2)

@@ -1,10 +1,10 @@
 """What dbt sends the server before any model: nothing the project does not need.
 
-Regression: dbt-clickhouse probed, on each invocation's first connection, whether the database
-can EXCHANGE TABLES: it created, exchanged and dropped two `__dbt_exchange_test_*` tables, five
-DDL statements (0.25-0.3 s on the local server) before the scheduled refresh's first model. The
-profile turns the probe off (`check_exchange: false`): the marts' refresh exchanges tables
-itself, so the project needs a database engine that can anyway.
+Regression: dbt-clickhouse probed, on the first connection of each process running dbt,
+whether the database can EXCHANGE TABLES: it created, exchanged and dropped two
+`__dbt_exchange_test_*` tables, five DDL statements (0.25-0.3 s on the local server) before the
+scheduled refresh's first model. The profile turns the probe off (`check_exchange: false`): the
+marts' refresh exchanges tables itself, so the project needs a database engine that can anyway.
 """
 
 from __future__ import annotations

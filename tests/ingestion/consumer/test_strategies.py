@@ -207,6 +207,7 @@ def test_a_timestamp_read_again_from_the_cache_is_the_models(stamp: str) -> None
     for _ in range(3):
         got = validate_row(message)
         assert got == expected and got["timestamp"].tzinfo is UTC
+    assert stamp in validate_module._MOMENTS  # read from the cache after the first time
 
 
 def test_a_cached_timestamp_is_still_checked_against_the_latest_allowed() -> None:
