@@ -9,8 +9,6 @@ targetable segment right after a reload.
 
 from __future__ import annotations
 
-import json
-
 import dagster as dg
 from dagster_dbt import DbtProject, get_asset_key_for_model
 
@@ -30,11 +28,12 @@ from pipelines.defs.segments.sensors import (
     build_membership_cleanup_sensor,
     sync_from_manifest,
 )
+from pipelines.lib.dbt.manifest import load_manifest
 
 
 def build_segments_defs(project: DbtProject, cron: str) -> dg.Definitions:
     """The assets, jobs, schedule and sensors of the segments domain for `project`."""
-    manifest = json.loads(project.manifest_path.read_text())
+    manifest = load_manifest(project.manifest_path)
     models = segment_models(manifest)
     criteria_job = dg.define_asset_job(
         CRITERIA_JOB,

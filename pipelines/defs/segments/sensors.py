@@ -27,6 +27,7 @@ from murmur.domain.dbt_segments import (
     sync_dbt_segments,
 )
 from pipelines.defs.segments.partitions import criteria_segment_partitions
+from pipelines.lib.dbt.manifest import load_manifest
 from pipelines.lib.resources import ClickHouseResource, PostgresResource
 
 MAX_NEW_PER_TICK = 500
@@ -119,7 +120,7 @@ def build_criteria_segments_sensor(job_name: str) -> dg.SensorDefinition:
 
 def sync_from_manifest(database_url: str, manifest_path: Path) -> str:
     """Register the SQL segments of a manifest file in Postgres (see `sync_models`)."""
-    return sync_models(database_url, segment_models(json.loads(manifest_path.read_text())))
+    return sync_models(database_url, segment_models(load_manifest(manifest_path)))
 
 
 def sync_models(database_url: str, models: list[DbtSegmentModel]) -> str:
